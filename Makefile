@@ -1,0 +1,105 @@
+# buse — top-level build.  Sources are found by wildcard, so a new .c file in a module
+# folder, a new tests/unit/test-*.c or tests/fuzz/fuzz-*.c needs no change here.
+#   make            build ./buse
+#   make check      install what is missing, build, run every test (tests/run.sh)
+#   make check-asan the same suite under AddressSanitizer + UBSan
+#   make check-style clang-format check      make fuzz   libFuzzer targets (FUZZ_SECONDS)
+#   make check-kernel QEMU kernel tier         make bench  benchmarks (QUICK=1)
+#   make demo / demo-stop                      make deps   install build/test packages
+
+BUILD   ?= build
+CC      ?= gcc
+PKGS    := libmicrohttpd jansson libarchive devmapper libnl-genl-3.0
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+WARN    := -Wall -Wextra -Wshadow -Wvla -Werror
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthread -I. $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -pthread -lm
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRCS := $(sort $(wildcard common/*.c nbd/*.c layers/*.c graphdriver/*.c))
+LIB_SRCS := $(filter-out graphdriver/main.c,$(LIB_SRCS))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
+UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
+TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
+TOOL_BINS := $(TOOL_SRCS:%.c=$(BUILD)/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz-*.c))
+HDRS := $(wildcard */*.h)
+BUSE := $(if $(filter build,$(BUILD)),buse,$(BUILD)/buse)
+
+.PHONY: all deps check check-asan check-style check-kernel check-reliability fuzz bench \
+        demo demo-stop clean format tests
+
+all: $(BUSE) tests
+
+tests: $(UNIT_BINS) $(TOOL_BINS)
+
+$(BUILD)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libbuse.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUSE): $(BUILD)/graphdriver/main.o $(BUILD)/libbuse.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libbuse.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libbuse.a $(LDLIBS)
+
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libbuse.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libbuse.a $(LDLIBS) $(shell pkg-config --libs libnbd 2>/dev/null)
+
+deps:
+	@bash tests/deps.sh
+
+check: deps
+	$(MAKE) all
+	BUSE=$(CURDIR)/$(BUSE) BUILD=$(CURDIR)/$(BUILD) bash tests/run.sh
+
+check-asan: deps
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g $(SAN)" LDFLAGS="$(SAN)" all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  BUSE=$(CURDIR)/build-asan/buse BUILD=$(CURDIR)/build-asan bash tests/run.sh
+
+check-style:
+	@files=$$(git ls-files '*.c' '*.h'); clang-format --dry-run -Werror $$files && echo "style ok"
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+check-kernel: all
+	bash tests/kernel/run.sh
+
+check-reliability: all
+	bash tests/reliability/run.sh
+
+FUZZ_SECONDS ?= 20
+fuzz:
+	@mkdir -p $(BUILD)/fuzz
+	@for f in $(FUZZ_SRCS); do \
+	  b=$(BUILD)/fuzz/$$(basename $$f .c); \
+	  clang -g -O1 -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthread -I. $(PKG_CFLAGS) \
+	    -fsanitize=fuzzer,address,undefined -o $$b $$f $(LIB_SRCS) $(LDLIBS) || exit 1; \
+	  mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f .c); \
+	  $$b -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus-$$(basename $$f .c) \
+	    tests/fuzz/seeds-$$(basename $$f .c) 2>&1 | tail -n 3 || exit 1; \
+	done
+
+bench: all
+	bash bench/run.sh
+
+demo: deps
+	$(MAKE) all
+	bash tests/demo.sh start
+
+demo-stop:
+	bash tests/demo.sh stop
+
+clean:
+	rm -rf build build-asan buse

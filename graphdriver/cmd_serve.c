@@ -1,0 +1,12 @@
+/* cmd_serve.c: placeholder until the subcommand is built. */
+#include <stdio.h>
+
+#include "graphdriver/gd.h"
+
+int
+cmd_serve (int argc, char **argv)
+{
+  (void)argc;
+  fprintf (stderr, "buse %s: not built yet\n", argv[0]);
+  return 2;
+}

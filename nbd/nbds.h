@@ -1,0 +1,129 @@
+/* nbds.h: the public interface of nbd/ — buse's NBD server library (nbds_*) and the code
+ * that attaches an export as a local block device (kdev_*) and mounts it (mnt_*).
+ * nbd/ depends on common/ only: it sees data through struct nbds_backend. */
+#ifndef BUSE_NBDS_H
+#define BUSE_NBDS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---- backends ----------------------------------------------------------------------- */
+
+/* Extent flags, as in NBD base:allocation. */
+#define NBDS_EXTENT_HOLE 1u /* not allocated */
+#define NBDS_EXTENT_ZERO 2u /* reads as zeroes */
+
+typedef int (*nbds_extent_fn) (void *cbdata, uint64_t offset, uint64_t length, uint32_t flags);
+
+/* A backend is a table of callbacks over an opaque handle.  Every call returns 0 on success
+ * or -1 with errno set (and err_set for the log); the server maps errno to NBD_E* in one place.
+ * Calls may come from several worker threads at once: a backend is thread-safe.
+ * NULL callbacks mean "not supported" and the matching flag is not advertised
+ * (trim, zero, extents, cache); flush NULL means writes are always durable. */
+struct nbds_backend {
+  const char *name; /* for logs: "file", "layer" */
+  int64_t (*get_size) (void *h);
+  int (*pread) (void *h, void *buf, uint32_t count, uint64_t offset);
+  int (*pwrite) (void *h, const void *buf, uint32_t count, uint64_t offset, bool fua);
+  int (*flush) (void *h);
+  int (*trim) (void *h, uint32_t count, uint64_t offset, bool fua);
+  /* may_trim: the backend may punch a hole (NO_HOLE not set).  fast: FAST_ZERO was asked —
+   * fail with ENOTSUP rather than write zeroes slowly. */
+  int (*zero) (void *h, uint32_t count, uint64_t offset, bool may_trim, bool fast, bool fua);
+  /* Report extents covering at least [offset, offset+count) in order, calling fn per extent;
+   * stop early (return 0) when fn returns non-zero. */
+  int (*extents) (void *h, uint32_t count, uint64_t offset, nbds_extent_fn fn, void *cbdata);
+  int (*cache) (void *h, uint32_t count, uint64_t offset);
+  /* Called when the export is removed from the server and no connection uses it any more. */
+  void (*close) (void *h);
+};
+
+/* ---- server ------------------------------------------------------------------------- */
+
+struct nbds_server;
+
+struct nbds_opts {
+  unsigned workers;      /* worker threads per connection, default 8 */
+  unsigned max_requests; /* in flight per connection, default 64 */
+  uint32_t max_payload;  /* largest READ/WRITE, default 32 MiB */
+};
+
+/* Exports can also be found on demand (graphdriver: every committed layer is an export).
+ * open: called on OPT_GO/EXPORT_NAME for a name not added with nbds_add_export; fill
+ * *backend, *handle, *read_only and return 0, or -1 (unknown name → NBD_REP_ERR_UNKNOWN).
+ * The server calls backend->close (handle) when that connection ends.
+ * list: call fn for every name (OPT_LIST). */
+struct nbds_resolver {
+  int (*open) (void *ctx, const char *name, const struct nbds_backend **backend, void **handle,
+               bool *read_only);
+  int (*list) (void *ctx, int (*fn) (void *cbdata, const char *name), void *cbdata);
+  void *ctx;
+};
+
+struct nbds_server *nbds_new (const struct nbds_opts *opts); /* opts may be NULL */
+/* Stops listeners, disconnects every client, closes exports, frees.  Accepts NULL. */
+void nbds_free (struct nbds_server *srv);
+void nbds_set_resolver (struct nbds_server *srv, const struct nbds_resolver *r);
+/* Add a named export.  The server owns HANDLE from now on and calls backend->close on it
+ * when the export is removed (after its last connection ended). */
+int nbds_add_export (struct nbds_server *srv, const char *name, const char *description,
+                     const struct nbds_backend *backend, void *handle, bool read_only);
+/* Remove an export: refuses new connections to it and disconnects the open ones. */
+int nbds_remove_export (struct nbds_server *srv, const char *name);
+/* Listeners run on their own threads.  A unix socket is created mode 0600. */
+int nbds_listen_unix (struct nbds_server *srv, const char *path);
+int nbds_listen_tcp (struct nbds_server *srv, const char *host, const char *port);
+/* Serve one already connected socket (socketpair) on its own thread.  DEFAULT_EXPORT, if not
+ * NULL, is the export a client gets when it asks for the name "". The server owns FD. */
+int nbds_serve_fd (struct nbds_server *srv, int fd, const char *default_export);
+/* Block until nbds_stop is called (from a signal handler thread or another thread). */
+void nbds_wait (struct nbds_server *srv);
+void nbds_stop (struct nbds_server *srv); /* async-signal-safe */
+
+/* Client side of the handshake (for handing a socket to the kernel): fixed newstyle,
+ * OPT_GO on NAME; returns the export size and transmission flags. */
+int nbds_client_handshake (int fd, const char *name, uint64_t *size, uint16_t *flags);
+
+/* The plain-file backend behind `buse nbd NAME=FILE`. */
+extern const struct nbds_backend nbds_file_backend;
+void *nbds_file_open (const char *path, bool read_only); /* NULL + err */
+
+/* ---- attach: an export as a local block device -------------------------------------- */
+
+enum kdev_mode { KDEV_AUTO, KDEV_KERNEL, KDEV_FUSE };
+int kdev_mode_parse (const char *s, enum kdev_mode *mode); /* "auto"/"kernel"/"fuse" */
+const char *kdev_mode_name (enum kdev_mode mode);
+/* Resolve auto to kernel or fuse on this host. */
+enum kdev_mode kdev_mode_resolve (enum kdev_mode mode);
+
+struct kdev;
+struct kdev_opts {
+  const char *state_dir; /* where attach state and nbdfuse mount points live (0700) */
+  unsigned connections;  /* kernel mode, default 2 */
+  unsigned timeout_s;    /* kernel mode dead-connection timeout, default 30 */
+  bool read_only;
+  bool use_dm; /* kernel mode: wrap in /dev/mapper/buse-<name> when dm exists */
+};
+/* Attach export NAME served by SRV (connections are made with socketpairs and
+ * nbds_serve_fd).  Returns the device ("/dev/loop3", "/dev/nbd0", "/dev/mapper/buse-x"). */
+struct kdev *kdev_attach (struct nbds_server *srv, const char *name, enum kdev_mode mode,
+                          const struct kdev_opts *opts);
+const char *kdev_path (const struct kdev *dev);
+int kdev_detach (struct kdev *dev); /* accepts NULL; frees DEV */
+/* Suspend / resume I/O (dm wrapper only; no-op returning 0 otherwise). */
+int kdev_suspend (struct kdev *dev);
+int kdev_resume (struct kdev *dev);
+/* Reap devices and nbdfuse processes recorded in STATE_DIR by an earlier run. */
+int kdev_reap (const char *state_dir);
+
+/* ---- mounts -------------------------------------------------------------------------- */
+
+/* Mount DEV (ext4) on DIR with extra OPTIONS (may be NULL); read-only adds "ro,noload". */
+int mnt_mount (const char *dev, const char *dir, const char *fstype, const char *options,
+               bool read_only);
+int
+mnt_umount (const char *dir); /* retries briefly on EBUSY, then lazy-unmount; 0 if not mounted */
+int mnt_freeze (const char *dir); /* FIFREEZE */
+int mnt_thaw (const char *dir);   /* FITHAW */
+
+#endif
