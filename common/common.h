@@ -4,6 +4,7 @@
 #ifndef BUSE_COMMON_H
 #define BUSE_COMMON_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
