@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for the docker end-to-end tests: a private `buse serve`, private dockerds (their own
 # containerd, data root, exec root and socket under $T), a busybox image made offline, a local
 # registry, and a cleanup that leaves no process, mount or spec file behind.
