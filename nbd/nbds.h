@@ -115,6 +115,13 @@ int kdev_suspend (struct kdev *dev);
 int kdev_resume (struct kdev *dev);
 /* Reap devices and nbdfuse processes recorded in STATE_DIR by an earlier run. */
 int kdev_reap (const char *state_dir);
+/* After a daemon restart: take over NAME's kernel-mode device recorded in opts->state_dir by
+ * a dead earlier run and hand it new connections (NBD_CMD_RECONFIGURE; if that device is gone,
+ * a new /dev/nbdN under the same dm table).  Call before kdev_reap.  NULL + err if none. */
+struct kdev *kdev_reattach (struct nbds_server *srv, const char *name,
+                            const struct kdev_opts *opts);
+/* 0 while DEV works; -1 + err naming the layer when it was lost (e.g. nbdfuse exited). */
+int kdev_check (struct kdev *dev);
 
 /* ---- mounts -------------------------------------------------------------------------- */
 
