@@ -1,0 +1,147 @@
+/* conn.c: one client connection.  Its thread does the handshake, then becomes the reader:
+ * it reads requests (with their payloads) and queues them for a pool of worker threads,
+ * never more than max_requests in flight.  Workers run requests in any order and reply
+ * under the send lock.  On DISC, EOF, a protocol violation or a failed send, the reader
+ * stops, the queue is drained (every accepted request still gets its reply), the workers
+ * are joined, and only then is the socket closed and the export released. */
+#include <string.h>
+#include <sys/socket.h>
+
+#include "nbd/internal.h"
+
+static void *
+worker_run (void *arg)
+{
+  struct conn *c = arg;
+
+  for (;;) {
+    struct request *r;
+
+    pthread_mutex_lock (&c->q_lock);
+    while (c->q_head == NULL && !c->closing)
+      pthread_cond_wait (&c->q_work, &c->q_lock);
+    r = c->q_head;
+    if (r == NULL) {
+      pthread_mutex_unlock (&c->q_lock);
+      return NULL;
+    }
+    c->q_head = r->next;
+    if (c->q_head == NULL)
+      c->q_tail = NULL;
+    pthread_mutex_unlock (&c->q_lock);
+
+    nbds_request_run (c, r);
+    nbds_request_free (r);
+
+    pthread_mutex_lock (&c->q_lock);
+    c->inflight--;
+    pthread_cond_signal (&c->q_space);
+    pthread_mutex_unlock (&c->q_lock);
+  }
+}
+
+static void
+start_workers (struct conn *c)
+{
+  unsigned n = c->srv->opts.workers;
+
+  c->workers = calloc (n, sizeof *c->workers);
+  if (c->workers == NULL)
+    return;
+  for (; c->nworkers < n; c->nworkers++) {
+    int r = pthread_create (&c->workers[c->nworkers], NULL, worker_run, c);
+    if (r != 0) {
+      log_warn ("nbd: fd %d: worker thread: %s", c->fd, strerror (r));
+      break;
+    }
+  }
+}
+
+static void
+stop_workers (struct conn *c)
+{
+  pthread_mutex_lock (&c->q_lock);
+  c->closing = true;
+  pthread_cond_broadcast (&c->q_work);
+  pthread_mutex_unlock (&c->q_lock);
+  for (unsigned i = 0; i < c->nworkers; i++)
+    pthread_join (c->workers[i], NULL);
+  free (c->workers);
+}
+
+static void
+enqueue (struct conn *c, struct request *r)
+{
+  pthread_mutex_lock (&c->q_lock);
+  if (c->q_tail)
+    c->q_tail->next = r;
+  else
+    c->q_head = r;
+  c->q_tail = r;
+  c->inflight++;
+  pthread_cond_signal (&c->q_work);
+  pthread_mutex_unlock (&c->q_lock);
+}
+
+/* The reader loop of the transmission phase. */
+static void
+transmission (struct conn *c)
+{
+  unsigned max = c->srv->opts.max_requests;
+  struct request *r;
+
+  start_workers (c);
+  for (;;) {
+    pthread_mutex_lock (&c->q_lock);
+    while (c->inflight >= max)
+      pthread_cond_wait (&c->q_space, &c->q_lock);
+    pthread_mutex_unlock (&c->q_lock);
+    if (nbds_request_read (c, &r) != 1)
+      break;
+    if (r->error || c->nworkers == 0) {
+      nbds_request_run (c, r); /* an error reply: no need for a worker */
+      nbds_request_free (r);
+    } else {
+      enqueue (c, r);
+    }
+  }
+  stop_workers (c);
+}
+
+/* Leave the server's list; the last thing a connection thread does with the server. */
+static void
+conn_free (struct conn *c)
+{
+  struct nbds_server *srv = c->srv;
+
+  nbds_export_put (srv, c->exp);
+  pthread_mutex_destroy (&c->send_lock);
+  pthread_mutex_destroy (&c->q_lock);
+  pthread_cond_destroy (&c->q_work);
+  pthread_cond_destroy (&c->q_space);
+  free (c->default_export);
+  free (c->meta_export);
+  pthread_mutex_lock (&srv->lock);
+  for (struct conn **p = &srv->conns; *p; p = &(*p)->next)
+    if (*p == c) {
+      *p = c->next;
+      break;
+    }
+  close (c->fd);
+  free (c);
+  if (--srv->nconns == 0)
+    pthread_cond_broadcast (&srv->conns_done);
+  pthread_mutex_unlock (&srv->lock);
+}
+
+void *
+nbds_conn_run (void *arg)
+{
+  struct conn *c = arg;
+
+  if (nbds_handshake (c) == 0)
+    transmission (c);
+  log_debug ("nbd", "nbd: fd %d: connection closed", c->fd);
+  conn_free (c);
+  return NULL;
+}
