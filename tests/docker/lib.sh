@@ -17,7 +17,7 @@ docker_requires() {
   requires_root
   requires dockerd containerd runc containerd-shim-runc-v2 findmnt curl
   [ -x "$DOCKER_CLI" ] || skip "$DOCKER_CLI (docker.io) not installed"
-  [ -x "$BUSE" ] || fail "$BUSE not built"
+  [ -x "$BUSE" ] || [ "${DOCKER_TEST_DRIVER:-buse}" != buse ] || fail "$BUSE not built"
 }
 
 # docker_scratch: $T (short path: unix socket paths are limited to 108 bytes) and the final
@@ -243,13 +243,23 @@ show_logs() {
 }
 
 # docker_setup: the usual start of a test: scratch dir, buse serve, dockerd "d1" on it.
+# DOCKER_TEST_DRIVER=vfs|overlay2 runs the same test on a builtin driver instead (to check a
+# test itself); BUSE_HOME is then that driver's directory.
 docker_setup() {
+  local drv want=${DOCKER_TEST_DRIVER:-buse}
   docker_requires
   docker_scratch
   cleanup_fn '[ $rc -eq 0 ] || [ $rc -eq 77 ] || show_logs'
-  start_buse_daemon
-  start_dockerd d1 "$BUSE_DRIVER"
-  local drv
+  if [ "$want" = buse ]; then
+    start_buse_daemon
+    want=$BUSE_DRIVER
+  else
+    BUSE_HOME=$T/d1/root/$want
+  fi
+  start_dockerd d1 "$want"
   drv=$(docker info --format '{{.Driver}}')
-  assert_eq "$drv" "$BUSE_DRIVER" "dockerd storage driver"
+  assert_eq "$drv" "$want" "dockerd storage driver"
 }
+
+# on_buse: true when the test runs against buse (not a DOCKER_TEST_DRIVER builtin).
+on_buse() { [ "${DOCKER_TEST_DRIVER:-buse}" = buse ]; }
