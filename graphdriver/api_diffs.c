@@ -1,0 +1,153 @@
+/* api_diffs.c: the endpoints that move layer contents as tar — ApplyDiff (tar in), Diff (tar
+ * out), and Changes and DiffSize (what Diff would contain).  Each mounts the layer (and its
+ * parent, to compare against) through the mount manager for the length of the call, so they
+ * share mounts with dockerd's own Get/Put and work whether or not the layer is in use.
+ * The tar work itself is archive.c's and changes.c's. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "graphdriver/api.h"
+
+/* A layer and its parent, mounted for one call. */
+struct pair {
+  const char *id, *parent;
+  char *root, *proot; /* proot NULL without a parent */
+};
+
+static void
+pair_put (struct gd_daemon *d, struct pair *p)
+{
+  if (p->proot && gd_mount_put (d->mounts, p->parent) == -1)
+    log_warn ("%s", err_get ());
+  if (p->root && gd_mount_put (d->mounts, p->id) == -1)
+    log_warn ("%s", err_get ());
+  free (p->root);
+  free (p->proot);
+  p->root = p->proot = NULL;
+}
+
+static int
+pair_get (struct gd_daemon *d, const json_t *req, struct pair *p)
+{
+  bool bad;
+
+  memset (p, 0, sizeof *p);
+  p->id = gd_req_id (req);
+  p->parent = gd_req_parent (req, &bad);
+  if (!p->id || bad)
+    return -1;
+  p->root = gd_mount_get (d->mounts, p->id);
+  if (!p->root)
+    return -1;
+  if (p->parent && !(p->proot = gd_mount_get (d->mounts, p->parent))) {
+    pair_put (d, p);
+    return -1;
+  }
+  return 0;
+}
+
+int
+gd_api_changes (struct gd_daemon *d, const json_t *req, json_t *reply)
+{
+  struct pair p;
+  struct gd_change *ch = NULL;
+  size_t n = 0;
+  json_t *list;
+  int r;
+
+  if (pair_get (d, req, &p) == -1)
+    return -1;
+  r = gd_changes (p.root, p.proot, &ch, &n);
+  pair_put (d, &p);
+  if (r == -1)
+    return -1;
+  list = json_array ();
+  for (size_t i = 0; list && i < n; i++)
+    json_array_append_new (list,
+                           json_pack ("{s:s, s:i}", "Path", ch[i].path, "Kind", (int)ch[i].kind));
+  gd_changes_free (ch, n);
+  if (!list) {
+    err_set (ENOMEM, "changes");
+    return -1;
+  }
+  return json_object_set_new (reply, "Changes", list);
+}
+
+int
+gd_api_diff_size (struct gd_daemon *d, const json_t *req, json_t *reply)
+{
+  struct pair p;
+  uint64_t size = 0;
+  int r;
+
+  if (pair_get (d, req, &p) == -1)
+    return -1;
+  r = gd_diff_size (p.root, p.proot, &size);
+  pair_put (d, &p);
+  if (r == -1)
+    return -1;
+  return json_object_set_new (reply, "Size", json_integer ((json_int_t)size));
+}
+
+int
+gd_api_diff (struct gd_daemon *d, const json_t *req, gd_write_fn wr, void *ctx)
+{
+  struct pair p;
+  int r;
+
+  if (pair_get (d, req, &p) == -1)
+    return -1;
+  r = gd_write_diff (p.root, p.proot, &d->maps, wr, ctx);
+  if (r == -1)
+    err_prefix ("Diff of layer %s", p.id);
+  pair_put (d, &p);
+  return r;
+}
+
+/* Make what ApplyDiff wrote durable before replying: dockerd records the layer next. */
+static int
+sync_dir (const char *dir)
+{
+  CLEANUP_CLOSE int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (fd == -1 || syncfs (fd) == -1) {
+    err_set (errno, "sync %s", dir);
+    return -1;
+  }
+  return 0;
+}
+
+int
+gd_api_apply_diff (struct gd_daemon *d, const char *id, const char *parent, gd_read_fn rd,
+                   void *ctx, json_t *reply)
+{
+  CLEANUP_FREE char *root = NULL;
+  uint64_t size = 0;
+  int r;
+
+  if (!*id) {
+    err_set (EINVAL, "ApplyDiff: missing id in the query");
+    return -1;
+  }
+  if (check_id (id) == -1 || (*parent && check_id (parent) == -1))
+    return -1;
+  root = gd_mount_get (d->mounts, id);
+  if (!root)
+    return -1;
+  r = gd_apply_tar (root, rd, ctx, &d->maps, &size);
+  if (r == 0)
+    r = sync_dir (root);
+  if (r == -1) {
+    CLEANUP_FREE char *msg = strdup (err_get ());
+    int en = err_errno ();
+    if (gd_mount_put (d->mounts, id) == -1)
+      log_warn ("%s", err_get ());
+    err_set (en, "ApplyDiff to layer %s: %s", id, msg ? msg : "failed");
+    return -1;
+  }
+  if (gd_mount_put (d->mounts, id) == -1)
+    return -1;
+  log_debug ("gd", "ApplyDiff %s: %" PRIu64 " bytes", id, size);
+  return json_object_set_new (reply, "Size", json_integer ((json_int_t)size));
+}

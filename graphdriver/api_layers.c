@@ -1,0 +1,172 @@
+/* api_layers.c: the endpoints that make, remove and mount layers — Create, CreateReadWrite,
+ * Remove, Exists, Get, Put.  They check the request and hand over to the layer store and the
+ * mount manager; every error names the layer it is about.
+ * Both kinds of Create make writable layers: dockerd writes image layers too (ApplyDiff). */
+#include <inttypes.h>
+#include <string.h>
+
+#include "graphdriver/api.h"
+
+const char *
+gd_req_id (const json_t *req)
+{
+  const char *id = json_str (req, "ID");
+
+  if (!id || !*id) {
+    err_set (EINVAL, "missing ID in the request");
+    return NULL;
+  }
+  if (check_id (id) == -1)
+    return NULL;
+  return id;
+}
+
+const char *
+gd_req_parent (const json_t *req, bool *bad)
+{
+  const char *p = json_str (req, "Parent");
+
+  *bad = false;
+  if (!p || !*p)
+    return NULL;
+  if (check_id (p) == -1) {
+    err_prefix ("Parent");
+    *bad = true;
+    return NULL;
+  }
+  return p;
+}
+
+/* StorageOpt {"size": "64M"}; any other key is an error naming it. */
+static int
+storage_size (const json_t *req, uint64_t *size)
+{
+  const json_t *so = json_object_get (req, "StorageOpt");
+  const char *key;
+  json_t *v;
+
+  *size = 0;
+  if (!so || json_is_null (so))
+    return 0;
+  if (!json_is_object (so)) {
+    err_set (EINVAL, "StorageOpt is not an object");
+    return -1;
+  }
+  json_object_foreach ((json_t *)so, key, v)
+  {
+    if (strcasecmp (key, "size") != 0) {
+      err_set (EINVAL, "unsupported storage option '%s' (only size)", key);
+      return -1;
+    }
+    if (!json_is_string (v) || parse_size (json_string_value (v), size) == -1) {
+      err_prefix ("storage option size");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Device size for a layer limited to SIZE: grow only past what it inherits. */
+static uint64_t
+device_size (struct gd_daemon *d, const char *parent, uint64_t size)
+{
+  struct layer_info info;
+  uint64_t inherited = d->opts.basesize;
+
+  if (parent && layer_info (d->st, parent, &info) == 0)
+    inherited = info.virtual_size;
+  if (size <= inherited)
+    return 0;
+  return (size + d->opts.blocksize - 1) / d->opts.blocksize * d->opts.blocksize;
+}
+
+static int
+create (struct gd_daemon *d, const json_t *req, bool rw)
+{
+  const char *id = gd_req_id (req);
+  bool bad;
+  const char *parent = gd_req_parent (req, &bad);
+  uint64_t size;
+
+  if (!id || bad || storage_size (req, &size) == -1)
+    return -1;
+  if (layer_exists (d->st, id)) {
+    err_set (EEXIST, "layer %s already exists", id);
+    return -1;
+  }
+  if (parent && !layer_exists (d->st, parent)) {
+    err_set (ENOENT, "parent layer %s of %s does not exist", parent, id);
+    return -1;
+  }
+  if (gd_mount_create (d->mounts, id, parent, device_size (d, parent, size)) == -1)
+    return -1;
+  if (gd_quota_save (d->home, id, size) == -1) {
+    err_prefix ("layer %s", id);
+    gd_mount_remove (d->mounts, id);
+    return -1;
+  }
+  log_debug ("gd", "created %s layer %s on %s (size %" PRIu64 ")", rw ? "rw" : "ro", id,
+             parent ? parent : "the base", size);
+  return 0;
+}
+
+int
+gd_api_create (struct gd_daemon *d, const json_t *req, json_t *reply)
+{
+  (void)reply;
+  return create (d, req, false);
+}
+
+int
+gd_api_create_rw (struct gd_daemon *d, const json_t *req, json_t *reply)
+{
+  (void)reply;
+  return create (d, req, true);
+}
+
+int
+gd_api_remove (struct gd_daemon *d, const json_t *req, json_t *reply)
+{
+  const char *id = gd_req_id (req);
+
+  (void)reply;
+  if (!id)
+    return -1;
+  if (!layer_exists (d->st, id)) {
+    log_info ("Remove of layer %s, which does not exist: nothing to do", id);
+    return 0; /* idempotent: dockerd retries removals that were interrupted */
+  }
+  return gd_mount_remove (d->mounts, id);
+}
+
+int
+gd_api_exists (struct gd_daemon *d, const json_t *req, json_t *reply)
+{
+  const char *id = gd_req_id (req);
+
+  if (!id)
+    return -1;
+  return json_object_set_new (reply, "Exists", json_boolean (layer_exists (d->st, id)));
+}
+
+int
+gd_api_get (struct gd_daemon *d, const json_t *req, json_t *reply)
+{
+  const char *id = gd_req_id (req);
+  CLEANUP_FREE char *dir = NULL;
+
+  if (!id || !(dir = gd_mount_get (d->mounts, id)))
+    return -1;
+  return json_object_set_new (reply, "Dir", json_string (dir));
+}
+
+int
+gd_api_put (struct gd_daemon *d, const json_t *req, json_t *reply)
+{
+  const char *id = gd_req_id (req);
+
+  (void)reply;
+  if (!id)
+    return -1;
+  return gd_mount_put (d->mounts, id);
+}
