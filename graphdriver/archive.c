@@ -304,17 +304,24 @@ whiteout (struct apply *ap, const char *parent, const char *base)
   CLEANUP_CLOSE int pfd = afs_open_dir (ap->root_fd, parent);
   const char *victim = base + strlen (WH_PREFIX);
 
-  if (strcmp (base, WH_OPAQUE) == 0)
-    return pfd == -1 ? -1 : opaque_dir (ap, pfd, parent);
+  if (strcmp (base, WH_OPAQUE) == 0) {
+    if (pfd >= 0 && opaque_dir (ap, pfd, parent) == 0)
+      return 0;
+    err_set (errno, "opaque directory /%.200s", parent);
+    return -1;
+  }
   if (strncmp (base, WH_META, strlen (WH_META)) == 0)
     return 0; /* AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): skipped */
   if (*victim == '\0' || strcmp (victim, ".") == 0 || strcmp (victim, "..") == 0) {
     log_warn ("apply: ignoring whiteout %s in /%s", base, parent);
     return 0;
   }
-  if (pfd == -1)
-    return errno == ENOENT ? 0 : -1;
-  return afs_remove_at (pfd, victim);
+  if (pfd == -1 && errno == ENOENT)
+    return 0;
+  if (pfd >= 0 && afs_remove_at (pfd, victim) == 0)
+    return 0;
+  err_set (errno, "remove /%.200s/%s", parent, victim);
+  return -1;
 }
 
 static int
@@ -340,13 +347,17 @@ apply_member (struct apply *ap, const char *rel, struct archive_entry *e)
     return whiteout (ap, parent, base);
 
   pfd = afs_make_dirs (ap->root_fd, parent);
-  if (pfd == -1)
+  if (pfd == -1) {
+    err_set (errno, "directory /%.200s", parent);
     return -1;
+  }
   if (*rel && fstatat (pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
       !(S_ISDIR (st.st_mode) && archive_entry_filetype (e) == AE_IFDIR &&
         archive_entry_hardlink (e) == NULL) &&
-      afs_remove_at (pfd, base) == -1)
+      afs_remove_at (pfd, base) == -1) {
+    err_set (errno, "remove the old entry");
     return -1;
+  }
   if ((*rel && create_entry (ap, pfd, base, e) == -1) || set_meta (ap, pfd, base, rel, e) == -1)
     return -1;
   return afs_strset_add (&ap->done, rel);
@@ -398,7 +409,7 @@ apply_all (struct apply *ap)
     }
     rel = afs_clean_name (name);
     if (rel == NULL || apply_member (ap, rel, e) == -1) {
-      err_prefix ("apply %s", name);
+      err_prefix ("apply %.200s%s", name, strlen (name) > 200 ? "..." : "");
       return -1;
     }
   }

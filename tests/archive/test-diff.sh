@@ -57,9 +57,10 @@ assert_eq "$("$GDA" changes "$C" "$P")" "$want" "changes"
 
 SIG_TIME=%Ts # Diff tars carry whole seconds, as Docker's do
 "$GDA" diff "$C" "$P" >"$T/diff.tar" || fail "diff failed"
-tar tvf "$T/diff.tar" | grep -q '^h.* e/n2 link to e/n1$' || fail "n2 is not a hard link in the tar"
-tar tf "$T/diff.tar" | grep -qx 'a/.wh.f2' || fail "no whiteout for a/f2"
-tar tf "$T/diff.tar" | grep -qx '.wh.b' || fail "no whiteout for b"
+list=$(tar tvf "$T/diff.tar")
+grep -q '^h.* e/n2 link to e/n1$' <<<"$list" || fail "n2 is not a hard link in the tar"
+grep -q ' a/.wh.f2$' <<<"$list" || fail "no whiteout for a/f2"
+grep -q ' .wh.b$' <<<"$list" || fail "no whiteout for b"
 ok "tar has hard links and whiteouts"
 cp -a "$P" "$T/result"
 size=$("$GDA" apply "$T/result" <"$T/diff.tar") || fail "apply failed"
