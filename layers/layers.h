@@ -24,6 +24,9 @@ struct layer_store_opts {
  * first use (mke2fs -t ext4 -d with an empty rootfs/), and finishes or rolls back anything
  * left half done.  OPTS may be NULL (defaults, or what the store was created with). */
 struct layer_store *layer_store_open (const char *home, const struct layer_store_opts *opts);
+/* Open HOME only to look (`buse ls`/`inspect` beside a daemon that holds the store): no lock,
+ * no recovery, every change and every writable open refused with EROFS. */
+struct layer_store *layer_store_open_ro (const char *home);
 void layer_store_close (struct layer_store *st); /* accepts NULL */
 const char *layer_store_home (const struct layer_store *st);
 

@@ -1,0 +1,262 @@
+/* io.c: reads and writes on a layer stack.  A block's source is the top diff's map (present:
+ * the top's data, zero: zeros), else the merged index of the diffs below; a range read issues
+ * one pread per contiguous run from one diff.  Writes go only into the top diff: whole aligned
+ * blocks are written straight through, a partial block not yet present in the top is copied up
+ * first (read-modify-write) under a per-block stripe lock.  A map bit is set only after its
+ * data write returned, which is what makes stack_flush_locked's ordering durable. */
+#include <fcntl.h>
+#include <string.h>
+
+#include "layers/internal.h"
+
+static const uint8_t zero_block[LAYER_BS];
+
+static int
+check_range (struct layer_stack *ls, uint32_t count, uint64_t offset, bool write)
+{
+  if (offset > ls->top->size || count > ls->top->size - offset) {
+    err_set (EINVAL, "layer %s: range %" PRIu64 "+%" PRIu32 " is past the end", ls->layer->id,
+             offset, count);
+    return -1;
+  }
+  if (write && !ls->rw) {
+    err_set (EROFS, "layer %s is read-only", ls->layer->id);
+    return -1;
+  }
+  return 0;
+}
+
+/* The data fd that block B reads from (-1: zeros); *end gets the end of that run (<= LIM). */
+static int
+source (struct layer_stack *ls, uint64_t b, uint64_t lim, uint64_t *end)
+{
+  unsigned s = bmap_get (ls->map, b);
+  uint64_t e = bmap_run_end (ls->map, b, lim), xe;
+  int32_t o;
+
+  *end = e;
+  if (s == BMAP_PRESENT)
+    return ls->top->data_fd;
+  if (s == BMAP_ZERO || !ls->lower)
+    return -1;
+  o = lindex_lookup (ls->lower, b, &xe);
+  *end = MIN (e, xe);
+  return o == LINDEX_ZERO ? -1 : ls->lower->diffs[o]->data_fd;
+}
+
+static int
+read_run (struct layer_stack *ls, int fd, void *buf, uint64_t len, uint64_t off)
+{
+  if (fd < 0) {
+    memset (buf, 0, len);
+    return 0;
+  }
+  if (pread_full (fd, buf, len, off) == -1) {
+    err_set (errno, "layer %s: read at %" PRIu64, ls->layer->id, off);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+pread_locked (struct layer_stack *ls, uint8_t *buf, uint32_t count, uint64_t offset)
+{
+  uint64_t pos = offset, end = offset + count;
+  uint64_t lim = (end + LAYER_BS - 1) >> LAYER_BS_SHIFT;
+
+  while (pos < end) {
+    uint64_t rend, e2;
+    int fd = source (ls, pos >> LAYER_BS_SHIFT, lim, &rend);
+    while (rend < lim && source (ls, rend, lim, &e2) == fd)
+      rend = e2;
+    uint64_t stop = MIN (end, rend << LAYER_BS_SHIFT);
+    if (read_run (ls, fd, buf + (pos - offset), stop - pos, pos) == -1)
+      return -1;
+    pos = stop;
+  }
+  return 0;
+}
+
+int
+layer_stack_pread (struct layer_stack *ls, void *buf, uint32_t count, uint64_t offset)
+{
+  if (check_range (ls, count, offset, false) == -1)
+    return -1;
+  pthread_rwlock_rdlock (&ls->lock);
+  int r = pread_locked (ls, buf, count, offset);
+  pthread_rwlock_unlock (&ls->lock);
+  return r;
+}
+
+/* Write LEN bytes at BOFF inside block B, copying the block up first if the top lacks it. */
+static int
+write_partial (struct layer_stack *ls, uint64_t b, uint32_t boff, const void *data, uint32_t len)
+{
+  pthread_mutex_t *lk = &ls->stripes[b % ARRAY_SIZE (ls->stripes)];
+  uint8_t blk[LAYER_BS];
+  uint64_t off = b << LAYER_BS_SHIFT;
+  int r = -1;
+
+  pthread_mutex_lock (lk);
+  unsigned s = bmap_get (ls->map, b);
+  if (s == BMAP_PRESENT) {
+    if ((r = pwrite_full (ls->top->data_fd, data, len, off + boff)) == -1)
+      err_set (errno, "layer %s: write at %" PRIu64, ls->layer->id, off + boff);
+    goto out;
+  }
+  if (s == BMAP_ZERO)
+    memset (blk, 0, sizeof blk);
+  else if (pread_locked (ls, blk, LAYER_BS, off) == -1)
+    goto out;
+  memcpy (blk + boff, data, len);
+  if ((r = pwrite_full (ls->top->data_fd, blk, LAYER_BS, off)) == 0)
+    bmap_set_range (ls->map, b, 1, BMAP_PRESENT);
+  else
+    err_set (errno, "layer %s: write at %" PRIu64, ls->layer->id, off);
+out:
+  pthread_mutex_unlock (lk);
+  return r;
+}
+
+static int
+pwrite_locked (struct layer_stack *ls, const uint8_t *buf, uint32_t count, uint64_t offset)
+{
+  uint64_t pos = offset, end = offset + count;
+
+  while (pos < end) {
+    uint64_t b = pos >> LAYER_BS_SHIFT;
+    uint32_t boff = pos & (LAYER_BS - 1);
+    if (boff == 0 && end - pos >= LAYER_BS) {
+      uint64_t n = (end - pos) >> LAYER_BS_SHIFT;
+      if (pwrite_full (ls->top->data_fd, buf + (pos - offset), n << LAYER_BS_SHIFT, pos) == -1) {
+        err_set (errno, "layer %s: write at %" PRIu64, ls->layer->id, pos);
+        return -1;
+      }
+      bmap_set_range (ls->map, b, n, BMAP_PRESENT);
+      pos += n << LAYER_BS_SHIFT;
+    } else {
+      uint32_t len = MIN (LAYER_BS - boff, end - pos);
+      if (write_partial (ls, b, boff, buf + (pos - offset), len) == -1)
+        return -1;
+      pos += len;
+    }
+  }
+  return 0;
+}
+
+int
+layer_stack_pwrite (struct layer_stack *ls, const void *buf, uint32_t count, uint64_t offset,
+                    bool fua)
+{
+  int r;
+
+  if (check_range (ls, count, offset, true) == -1)
+    return -1;
+  pthread_rwlock_rdlock (&ls->lock);
+  r = check_range (ls, count, offset, true) == -1 ? -1 : pwrite_locked (ls, buf, count, offset);
+  if (r == 0 && fua)
+    r = stack_flush_locked (ls);
+  pthread_rwlock_unlock (&ls->lock);
+  return r;
+}
+
+/* Drop whole blocks [b0, b1) from the top: zero where something below has data, absent
+ * where nothing does; then free their space in the data file. */
+static int
+drop_blocks (struct layer_stack *ls, uint64_t b0, uint64_t b1)
+{
+  for (uint64_t b = b0; b < b1;) {
+    uint64_t e = b1;
+    int32_t o = ls->lower ? lindex_lookup (ls->lower, b, &e) : LINDEX_ZERO;
+    e = MIN (e, b1);
+    bmap_set_range (ls->map, b, e - b, o == LINDEX_ZERO ? BMAP_ABSENT : BMAP_ZERO);
+    b = e;
+  }
+  if (b1 > b0 &&
+      fallocate (ls->top->data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, b0 << LAYER_BS_SHIFT,
+                 (b1 - b0) << LAYER_BS_SHIFT) == -1 &&
+      errno != EOPNOTSUPP) {
+    err_set (errno, "layer %s: punch hole", ls->layer->id);
+    return -1;
+  }
+  return 0;
+}
+
+/* Zeroes over [from, to), a few blocks at most (the partial ends of a zero request). */
+static int
+write_zeros (struct layer_stack *ls, uint64_t from, uint64_t to)
+{
+  while (from < to) {
+    uint32_t len = MIN (LAYER_BS - (from & (LAYER_BS - 1)), to - from);
+    if (pwrite_locked (ls, zero_block, len, from) == -1)
+      return -1;
+    from += len;
+  }
+  return 0;
+}
+
+static int
+trim_or_zero (struct layer_stack *ls, uint32_t count, uint64_t offset, bool fua, bool zero)
+{
+  uint64_t end = offset + count;
+  uint64_t b0 = (offset + LAYER_BS - 1) >> LAYER_BS_SHIFT, b1 = end >> LAYER_BS_SHIFT;
+  int r = 0;
+
+  if (check_range (ls, count, offset, true) == -1)
+    return -1;
+  pthread_rwlock_rdlock (&ls->lock);
+  if (check_range (ls, count, offset, true) == -1)
+    r = -1;
+  else if (b0 >= b1) { /* no whole block: at most two partial ones */
+    if (zero)
+      r = write_zeros (ls, offset, end);
+  } else {
+    if (zero)
+      r = write_zeros (ls, offset, b0 << LAYER_BS_SHIFT);
+    if (r == 0 && zero)
+      r = write_zeros (ls, b1 << LAYER_BS_SHIFT, end);
+    if (r == 0)
+      r = drop_blocks (ls, b0, b1);
+  }
+  if (r == 0 && fua)
+    r = stack_flush_locked (ls);
+  pthread_rwlock_unlock (&ls->lock);
+  return r;
+}
+
+int
+layer_stack_trim (struct layer_stack *ls, uint32_t count, uint64_t offset, bool fua)
+{
+  return trim_or_zero (ls, count, offset, fua, false);
+}
+
+int
+layer_stack_zero (struct layer_stack *ls, uint32_t count, uint64_t offset, bool fua)
+{
+  return trim_or_zero (ls, count, offset, fua, true);
+}
+
+int
+layer_stack_extents (struct layer_stack *ls, uint32_t count, uint64_t offset,
+                     int (*fn) (void *cbdata, uint64_t off, uint64_t len, uint32_t flags),
+                     void *cbdata)
+{
+  uint64_t pos = offset, end = offset + count;
+  uint64_t lim = (end + LAYER_BS - 1) >> LAYER_BS_SHIFT;
+
+  if (check_range (ls, count, offset, false) == -1)
+    return -1;
+  pthread_rwlock_rdlock (&ls->lock);
+  while (pos < end) {
+    uint64_t rend, e2;
+    bool data = source (ls, pos >> LAYER_BS_SHIFT, lim, &rend) >= 0;
+    while (rend < lim && (source (ls, rend, lim, &e2) >= 0) == data)
+      rend = e2;
+    uint64_t stop = MIN (end, rend << LAYER_BS_SHIFT);
+    if (fn (cbdata, pos, stop - pos, data ? 0 : 3))
+      break;
+    pos = stop;
+  }
+  pthread_rwlock_unlock (&ls->lock);
+  return 0;
+}
