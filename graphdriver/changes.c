@@ -100,7 +100,8 @@ read_names (const char *base, const char *rel, char ***out, size_t *n)
     (*n)++;
   }
   closedir (d);
-  qsort (*out, *n, sizeof **out, cmp_name);
+  if (*n > 0)
+    qsort (*out, *n, sizeof **out, cmp_name);
   return 0;
 err:
   err_set (ENOMEM, "readdir %s", path);
@@ -232,7 +233,8 @@ gd_changes (const char *root, const char *parent_root, struct gd_change **out, s
     gd_changes_free (w.v, w.n);
     return -1;
   }
-  qsort (w.v, w.n, sizeof *w.v, cmp_change);
+  if (w.n > 0)
+    qsort (w.v, w.n, sizeof *w.v, cmp_change);
   *out = w.v;
   *n = w.n;
   return 0;

@@ -9,7 +9,9 @@
  * xattrs, all as SCHILY.xattr records, which Go's tar reader understands.
  * Framing is Go's: 512-byte records, the two zero records, no padding after them — so an
  * empty change is exactly 1024 zero bytes, the digest Docker recognises as an empty layer.
- * Output is pushed through the caller's writer as libarchive fills its block buffer. */
+ * Output is pushed through the caller's writer as libarchive fills its block buffer.
+ * A name that is not valid in the locale's charset (any non-ASCII name under the C locale)
+ * is written as raw bytes with hdrcharset=BINARY; libarchive warns, and that is fine. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -200,7 +202,7 @@ add_file (struct tw *tw, const char *rel)
   if (r == -1) {
     log_warn ("diff: %s skipped: %s", rel, err_get ());
     r = 0;
-  } else if (archive_write_header (tw->a, e) != ARCHIVE_OK)
+  } else if (archive_write_header (tw->a, e) < ARCHIVE_WARN)
     r = archive_err (tw, rel);
   else
     r = r == 1 ? copy_data (tw, fd, st.st_size, rel) : 0;
@@ -225,7 +227,7 @@ add_whiteout (struct tw *tw, const char *rel)
   archive_entry_set_perm (e, 0);
   archive_entry_set_size (e, 0);
   archive_entry_set_mtime (e, time (NULL), 0);
-  if (archive_write_header (tw->a, e) != ARCHIVE_OK)
+  if (archive_write_header (tw->a, e) < ARCHIVE_WARN)
     r = archive_err (tw, name);
   archive_entry_free (e);
   return r;

@@ -25,6 +25,7 @@ chown 4321:8765 "$S/d/sub/data" && chown 70000:70001 "$S/empty"
 setcap cap_net_raw,cap_net_admin+ep "$S/suid"
 setfattr -n user.note -v "some value" "$S/d/f"
 setfattr -n trusted.t -v tv "$S/d/sub"
+touch "$S/ünïcödé-日本" "$S/$(printf 'raw\xff')"
 long=$(printf 'long-name-%.0s' {1..12})/$(printf 'n%.0s' {1..150})
 mkdir -p "$S/$(dirname "$long")" && echo long >"$S/$long"
 touch -h -d '2001-02-03 04:05:06.789' "$S/d/rel-link" "$S/d/f" "$S/d"
