@@ -64,11 +64,11 @@ validate (const struct conn *c, const struct request *r)
     return r->offset || r->count ? NBDS_EINVAL : 0;
   if (r->count == 0)
     return NBDS_EINVAL;
-  if (r->offset > c->size || r->count > c->size - r->offset)
-    return write ? NBDS_ENOSPC : NBDS_EINVAL;
   if ((r->type == NBDS_CMD_READ || r->type == NBDS_CMD_WRITE) &&
       r->count > c->srv->opts.max_payload)
-    return NBDS_EINVAL;
+    return NBDS_EINVAL; /* beyond the maximum block size we advertised */
+  if (r->offset > c->size || r->count > c->size - r->offset)
+    return write ? NBDS_ENOSPC : NBDS_EINVAL;
   return 0;
 }
 

@@ -7,11 +7,11 @@ requires_nbdsh
 requires strace
 scratch
 truncate -s 16M "$T/a.img"
-strace -f -qq -e trace=fdatasync -o "$T/strace" "$BUSE" nbd --unix "$T/sock" a=$T/a.img \
-  >>"$T/buse.log" 2>&1 &
-pid=$!
-cleanup_fn "stop_pid $pid"
-wait_for test -S "$T/sock"
+nbd_start a=$T/a.img
+strace -f -e trace=fdatasync -o "$T/strace" -p "$BUSE_PID" 2>"$T/strace.err" &
+spid=$!
+cleanup_fn "stop_pid $spid"
+wait_for grep -q "attached" "$T/strace.err"
 nbdsh -u "$(nbd_uri a)" -c '
 import os
 data = os.urandom(1 << 20)
@@ -21,6 +21,7 @@ h.flush()
 open(os.environ["T"] + "/flushed", "wb").write(data)
 h.pwrite(data[:4096], 8 << 20, nbd.CMD_FLAG_FUA)
 '
+stop_pid "$spid" || true # strace detaches (and exits 143)
 n=$(grep -c 'fdatasync(' "$T/strace" || true)
 [ "$n" -ge 2 ] || fail "expected fdatasync for FLUSH and FUA, strace saw $n"
 ok "server called fdatasync $n times"
