@@ -23,7 +23,7 @@ extern const struct cfg_opt gd_init_options[];
  * -1 + err naming the bad option. */
 int gd_options_parse (struct gd_options *o, const json_t *opts);
 void gd_options_free (struct gd_options *o);
-/* The layer store options these imply (mkfs args gain "-O quota,project"); *ARGS is
+/* The layer store options these imply (mkfs args gain "-m 0"); *ARGS is
  * allocated for the store and freed by the caller after layer_store_open. */
 int gd_options_store (const struct gd_options *o, struct layer_store_opts *so, char **args);
 
@@ -61,10 +61,10 @@ int gd_mount_remove (struct gd_mounts *m, const char *id);
 /* Remember SIZE (bytes, 0 = none) for layer ID under HOME. */
 int gd_quota_save (const char *home, const char *id, uint64_t size);
 uint64_t gd_quota_load (const char *home, const char *id);
-/* After mounting: grow the filesystem if the device is larger, tag ROOTFS with a project
- * and set its limit to SIZE bytes beyond what it holds now. */
+/* After mounting DEV on FSDIR: grow the filesystem if the device is larger, then leave only
+ * SIZE bytes free for the layer's writes. */
 int gd_quota_apply (const char *home, const char *id, const char *dev, const char *fsdir,
-                    const char *rootfs, uint64_t size);
+                    uint64_t size);
 
 /* ---- api_init.c: the daemon ------------------------------------------------------- */
 struct gd_daemon {

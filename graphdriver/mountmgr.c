@@ -130,7 +130,6 @@ mount_layer (struct gd_mounts *m, struct entry *e)
   CLEANUP_FREE char *fs = path_of (m, e->id, "fs");
   CLEANUP_FREE char *rootfs = path_of (m, e->id, "rootfs");
   CLEANUP_FREE char *inner = path_of (m, e->id, "fs/rootfs");
-  CLEANUP_FREE char *opts = NULL;
   struct kdev_opts ko = { .state_dir = m->kdev_state };
   uint64_t size = gd_quota_load (m->home, e->id);
 
@@ -138,14 +137,10 @@ mount_layer (struct gd_mounts *m, struct entry *e)
     return -1;
   if (!fs || !rootfs || !inner || mkdir_p (fs, 0700) == -1 || mkdir_p (rootfs, 0755) == -1)
     return -1;
-  opts = xasprintf ("%s%s%s", m->mountopt ? m->mountopt : "",
-                    m->mountopt && *m->mountopt && size ? "," : "", size ? "prjquota" : "");
-  if (!opts)
-    return -1;
   e->dev = kdev_attach (m->srv, e->id, m->mode, &ko);
   if (!e->dev)
     goto err;
-  if (mnt_mount (kdev_path (e->dev), fs, "ext4", opts, false) == -1)
+  if (mnt_mount (kdev_path (e->dev), fs, "ext4", m->mountopt, false) == -1)
     goto err;
   if (mkdir (inner, 0755) == -1 && errno != EEXIST) {
     err_set (errno, "mkdir %s", inner);
@@ -156,7 +151,7 @@ mount_layer (struct gd_mounts *m, struct entry *e)
     goto err;
   }
   e->mounted = true;
-  if (size && gd_quota_apply (m->home, e->id, kdev_path (e->dev), fs, rootfs, size) == -1)
+  if (size && gd_quota_apply (m->home, e->id, kdev_path (e->dev), fs, size) == -1)
     goto err;
   log_debug ("gd", "layer %s mounted from %s", e->id, kdev_path (e->dev));
   return 0;

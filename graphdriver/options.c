@@ -7,8 +7,9 @@
 
 #include "graphdriver/api.h"
 
-/* Every filesystem gets project quotas, so StorageOpt size can be enforced per layer. */
-#define GD_MKFS_QUOTA "-O quota,project"
+/* No blocks reserved for root: in a container root is the usual writer, and StorageOpt size
+ * (quota.c) counts free blocks as everyone's. */
+#define GD_MKFS_DEFAULT "-m 0"
 
 const struct cfg_opt gd_init_options[] = {
   { "basesize", CFG_SIZE, offsetof (struct gd_options, basesize), "10G",
@@ -86,7 +87,7 @@ gd_options_free (struct gd_options *o)
 int
 gd_options_store (const struct gd_options *o, struct layer_store_opts *so, char **args)
 {
-  *args = xasprintf ("%s%s%s", GD_MKFS_QUOTA, *o->mkfsarg ? " " : "", o->mkfsarg);
+  *args = xasprintf ("%s%s%s", GD_MKFS_DEFAULT, *o->mkfsarg ? " " : "", o->mkfsarg);
   if (!*args)
     return -1;
   memset (so, 0, sizeof *so);

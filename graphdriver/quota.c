@@ -1,25 +1,26 @@
 /* quota.c: StorageOpt size — a container may write at most SIZE bytes.
  *
- * Every layer is its own ext4 (made with -O quota,project), so one project id is enough:
- * the first mount of a sized layer tags every directory of its rootfs with GD_PROJID and
- * PROJINHERIT (new files anywhere inherit it; files of the image keep project 0 and are not
- * charged), notes what the tags already use, and each mount sets the project's hard limit to
- * that plus SIZE (the layer is mounted with prjquota, so writes past it fail with EDQUOT).
+ * Every layer is its own ext4, so its free space is the limit.  The kernels we run on may lack
+ * CONFIG_QUOTA (no project quotas), and shrinking a filesystem would move the image's blocks
+ * into the container's diff, so the first mount of a sized layer instead fills the free space
+ * but SIZE with a ballast file, fallocated (unwritten extents: only a few metadata blocks
+ * reach the diff) at the filesystem's root, beside rootfs/ and so never visible to the
+ * container.  Writes past SIZE then fail with ENOSPC, at write() time (delayed allocation
+ * reserves blocks then).  The base is made with -m 0, so root and others get the same SIZE.
  * A size above the device's makes the store grow the device; the filesystem is grown here
  * with resize2fs (online) the first time the device is seen at a new size.
- * The size and the markers live in <home>/mnt/<id>/ beside the mount points. */
+ * The size and the grown marker live in <home>/mnt/<id>/ beside the mount points. */
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <linux/fs.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/quota.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "graphdriver/api.h"
 
-#define GD_PROJID 4242u
+#define GD_BALLAST ".buse-size-ballast"
 
 static char *
 file_of (const char *home, const char *id, const char *name)
@@ -89,80 +90,43 @@ grow (const char *home, const char *id, const char *dev)
   return save_u64 (marker, bytes);
 }
 
+/* Fill FSDIR's free space but SIZE with the ballast file (once: a layer's children inherit
+ * it, and the free space left then is the container's). */
 static int
-tag_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+ballast (const char *id, const char *fsdir, uint64_t size)
 {
-  struct fsxattr fa;
-  int fd, r = -1;
+  CLEANUP_FREE char *path = xasprintf ("%s/%s", fsdir, GD_BALLAST);
+  CLEANUP_CLOSE int fd = -1;
+  struct statvfs sv;
+  uint64_t avail;
 
-  (void)st, (void)ftw;
-  if (flag != FTW_D)
+  if (!path)
+    return -1;
+  if (access (path, F_OK) == 0)
     return 0;
-  fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd == -1)
-    return 0; /* vanished or not a directory any more */
-  if (ioctl (fd, FS_IOC_FSGETXATTR, &fa) == 0) {
-    fa.fsx_projid = GD_PROJID;
-    fa.fsx_xflags |= FS_XFLAG_PROJINHERIT;
-    r = ioctl (fd, FS_IOC_FSSETXATTR, &fa);
-  }
-  if (r == -1)
-    err_set (errno, "set project on %s", path);
-  close (fd);
-  return r;
-}
-
-static int
-get_usage (const char *dev, uint64_t *bytes)
-{
-  struct dqblk dq;
-
-  if (quotactl (QCMD (Q_GETQUOTA, PRJQUOTA), dev, GD_PROJID, (caddr_t)&dq) == -1) {
-    err_set (errno, "quota of %s", dev);
+  if (statvfs (fsdir, &sv) == -1) {
+    err_set (errno, "statvfs %s", fsdir);
     return -1;
   }
-  *bytes = dq.dqb_curspace;
+  avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+  if (avail <= size)
+    return 0; /* the filesystem itself is the limit */
+  fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd == -1 || fallocate (fd, 0, 0, (off_t)(avail - size)) == -1 || fsync (fd) == -1) {
+    err_set (errno, "reserve %" PRIu64 " bytes in %s", avail - size, path);
+    unlink (path);
+    return -1;
+  }
+  log_info ("layer %s: %" PRIu64 " bytes left free (%" PRIu64 " reserved)", id, size, avail - size);
   return 0;
 }
 
-/* Tag the rootfs once; return what the tagged directories used then. */
-static int
-tag (const char *home, const char *id, const char *dev, const char *rootfs, uint64_t *base)
-{
-  CLEANUP_FREE char *marker = file_of (home, id, "quota-base");
-
-  if (!marker)
-    return -1;
-  if (access (marker, F_OK) == 0) {
-    *base = load_u64 (marker);
-    return 0;
-  }
-  if (nftw (rootfs, tag_one, 32, FTW_PHYS | FTW_MOUNT) != 0)
-    return -1;
-  if (get_usage (dev, base) == -1)
-    return -1;
-  return save_u64 (marker, *base);
-}
-
 int
-gd_quota_apply (const char *home, const char *id, const char *dev, const char *fsdir,
-                const char *rootfs, uint64_t size)
+gd_quota_apply (const char *home, const char *id, const char *dev, const char *fsdir, uint64_t size)
 {
-  struct dqblk dq = { 0 };
-  uint64_t base = 0;
-
-  (void)fsdir;
-  if (grow (home, id, dev) == -1 || tag (home, id, dev, rootfs, &base) == -1) {
+  if (grow (home, id, dev) == -1 || ballast (id, fsdir, size) == -1) {
     err_prefix ("size limit of layer %s", id);
     return -1;
   }
-  dq.dqb_bhardlimit = (base + size + 1023) / 1024;
-  dq.dqb_bsoftlimit = dq.dqb_bhardlimit;
-  dq.dqb_valid = QIF_BLIMITS;
-  if (quotactl (QCMD (Q_SETQUOTA, PRJQUOTA), dev, GD_PROJID, (caddr_t)&dq) == -1) {
-    err_set (errno, "size limit of layer %s: set quota on %s", id, dev);
-    return -1;
-  }
-  log_debug ("gd", "layer %s: limited to %" PRIu64 " bytes (+%" PRIu64 ")", id, size, base);
   return 0;
 }
