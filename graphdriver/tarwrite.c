@@ -67,28 +67,43 @@ archive_err (struct tw *tw, const char *what)
   return -1;
 }
 
-/* The name this inode was first written under, or NULL after remembering NAME for it. */
+static size_t
+link_slot (const struct link *v, size_t cap, dev_t dev, ino_t ino)
+{
+  size_t j = (size_t)(ino * 0x9e3779b97f4a7c15ull ^ dev) & (cap - 1);
+
+  while (v[j].name && !(v[j].dev == dev && v[j].ino == ino))
+    j = (j + 1) & (cap - 1);
+  return j;
+}
+
+/* The name this inode was first written under, or NULL after remembering NAME for it.
+ * An open-addressing table, at most half full. */
 static const char *
 link_seen (struct tw *tw, const struct stat *st, const char *name)
 {
-  size_t i;
+  size_t j, i;
 
-  for (i = 0; i < tw->n_links; i++)
-    if (tw->links[i].dev == st->st_dev && tw->links[i].ino == st->st_ino)
-      return tw->links[i].name;
-  if (tw->n_links == tw->cap_links) {
-    size_t cap = tw->cap_links ? 2 * tw->cap_links : 16;
-    struct link *v = realloc (tw->links, cap * sizeof *v);
+  if (tw->cap_links &&
+      tw->links[j = link_slot (tw->links, tw->cap_links, st->st_dev, st->st_ino)].name)
+    return tw->links[j].name;
+  if (2 * (tw->n_links + 1) > tw->cap_links) {
+    size_t cap = tw->cap_links ? 2 * tw->cap_links : 64;
+    struct link *v = calloc (cap, sizeof *v);
     if (v == NULL)
       return NULL;
+    for (i = 0; i < tw->cap_links; i++)
+      if (tw->links[i].name)
+        v[link_slot (v, cap, tw->links[i].dev, tw->links[i].ino)] = tw->links[i];
+    free (tw->links);
     tw->links = v;
     tw->cap_links = cap;
   }
-  tw->links[tw->n_links].name = strdup (name);
-  if (tw->links[tw->n_links].name == NULL)
-    return NULL;
-  tw->links[tw->n_links].dev = st->st_dev;
-  tw->links[tw->n_links++].ino = st->st_ino;
+  j = link_slot (tw->links, tw->cap_links, st->st_dev, st->st_ino);
+  tw->links[j].name = strdup (name);
+  tw->links[j].dev = st->st_dev;
+  tw->links[j].ino = st->st_ino;
+  tw->n_links += tw->links[j].name != NULL;
   return NULL;
 }
 
@@ -283,7 +298,7 @@ gd_write_diff (const char *root, const char *parent_root, const struct gd_idmaps
     r = write_changes (&tw, v, n);
   if (tw.a)
     archive_write_free (tw.a);
-  for (i = 0; i < tw.n_links; i++)
+  for (i = 0; i < tw.cap_links; i++)
     free (tw.links[i].name);
   free (tw.links);
   free (tw.buf);
