@@ -203,8 +203,7 @@ take_lock (struct layer_store *st)
     return -1;
   }
   if (flock (st->lock_fd, LOCK_EX | LOCK_NB) == -1) {
-    err_set (errno == EWOULDBLOCK ? EBUSY : errno,
-             "store %s is in use by another process (flock %s)", st->home, path);
+    err_set (errno == EWOULDBLOCK ? EBUSY : errno, "in use by another process (it holds %s)", path);
     return -1;
   }
   return 0;
