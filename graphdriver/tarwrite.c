@@ -214,13 +214,19 @@ add_file (struct tw *tw, const char *rel)
   if (e == NULL)
     return -1;
   r = fill_entry (tw, e, path, rel + 1, &st);
-  if (r == -1) {
-    log_warn ("diff: %s skipped: %s", rel, err_get ());
+  if (r == -1 || S_ISSOCK (st.st_mode)) {
+    log_warn ("diff: %s skipped: %s", rel, r == -1 ? err_get () : "a socket");
     r = 0;
-  } else if (archive_write_header (tw->a, e) < ARCHIVE_WARN)
-    r = archive_err (tw, rel);
-  else
-    r = r == 1 ? copy_data (tw, fd, st.st_size, rel) : 0;
+  } else {
+    int w = archive_write_header (tw->a, e);
+    if (w == ARCHIVE_FATAL)
+      r = archive_err (tw, rel);
+    else if (w == ARCHIVE_FAILED) { /* this entry only: moby logs and goes on */
+      log_warn ("diff: %s skipped: %s", rel, archive_error_string (tw->a));
+      r = 0;
+    } else
+      r = r == 1 ? copy_data (tw, fd, st.st_size, rel) : 0;
+  }
   archive_entry_free (e);
   return r;
 }
