@@ -146,6 +146,7 @@ struct layer_stack {
   struct layer *layer;
   unsigned refs; /* store lock */
   bool rw;
+  uint64_t size;         /* virtual size: fixed while open */
   pthread_rwlock_t lock; /* I/O holds it shared; sealing holds it exclusive */
   pthread_mutex_t flush_lock;
   struct diff *top;

@@ -80,10 +80,10 @@ pread_locked (struct layer_stack *ls, uint8_t *buf, uint32_t count, uint64_t off
 int
 layer_stack_pread (struct layer_stack *ls, void *buf, uint32_t count, uint64_t offset)
 {
-  if (check_range (ls, count, offset, false) == -1)
-    return -1;
   pthread_rwlock_rdlock (&ls->lock);
-  int r = pread_locked (ls, buf, count, offset);
+  int r = check_range (ls, count, offset, false);
+  if (r == 0)
+    r = pread_locked (ls, buf, count, offset);
   pthread_rwlock_unlock (&ls->lock);
   return r;
 }
@@ -150,8 +150,6 @@ layer_stack_pwrite (struct layer_stack *ls, const void *buf, uint32_t count, uin
 {
   int r;
 
-  if (check_range (ls, count, offset, true) == -1)
-    return -1;
   pthread_rwlock_rdlock (&ls->lock);
   r = check_range (ls, count, offset, true) == -1 ? -1 : pwrite_locked (ls, buf, count, offset);
   if (r == 0 && fua)
@@ -202,8 +200,6 @@ trim_or_zero (struct layer_stack *ls, uint32_t count, uint64_t offset, bool fua,
   uint64_t b0 = (offset + LAYER_BS - 1) >> LAYER_BS_SHIFT, b1 = end >> LAYER_BS_SHIFT;
   int r = 0;
 
-  if (check_range (ls, count, offset, true) == -1)
-    return -1;
   pthread_rwlock_rdlock (&ls->lock);
   if (check_range (ls, count, offset, true) == -1)
     r = -1;
@@ -244,9 +240,11 @@ layer_stack_extents (struct layer_stack *ls, uint32_t count, uint64_t offset,
   uint64_t pos = offset, end = offset + count;
   uint64_t lim = (end + LAYER_BS - 1) >> LAYER_BS_SHIFT;
 
-  if (check_range (ls, count, offset, false) == -1)
-    return -1;
   pthread_rwlock_rdlock (&ls->lock);
+  if (check_range (ls, count, offset, false) == -1) {
+    pthread_rwlock_unlock (&ls->lock);
+    return -1;
+  }
   while (pos < end) {
     uint64_t rend, e2;
     bool data = source (ls, pos >> LAYER_BS_SHIFT, lim, &rend) >= 0;

@@ -76,6 +76,7 @@ open_locked (struct layer_store *st, const char *id, bool writable)
     return NULL;
   }
   ls->top = l->top;
+  ls->size = l->top->size;
   if (!(ls->map = diff_load_map (ls->top)) ||
       (ls->top->parent && !(ls->lower = store_index_get (st, ls->top->parent, NULL)))) {
     err_prefix ("layer %s", id);
@@ -125,7 +126,7 @@ layer_stack_close (struct layer_stack *ls)
 uint64_t
 layer_stack_size (struct layer_stack *ls)
 {
-  return ls->top->size;
+  return ls->size;
 }
 
 bool
