@@ -3,9 +3,10 @@
 
   tarlist.py [FILE]            one line per member: path type mode uid:gid size sha256 link xattrs
   tarlist.py --xattr PATH      the xattrs of one member, as name=hex
-  tarlist.py --save-layers DIR the layer tars of an extracted `docker save`, in image order
+  tarlist.py --save-layers DIR the layer tars of an extracted `docker save`, in image order,
+                               each with its diff id from the image config
 
-Times are left out on purpose: the same build on two daemons runs at different times."""
+Times, and the modes of whiteouts, are left out on purpose: the same build on two daemons runs at different times."""
 import hashlib
 import json
 import os
@@ -29,6 +30,9 @@ def describe(tf):
         if m.isreg():
             digest = hashlib.sha256(tf.extractfile(m).read()).hexdigest()[:16]
         xs = ",".join("%s=%s" % kv for kv in sorted(xattrs(m).items()))
+        if os.path.basename(name.rstrip("/")).startswith(".wh."):
+            out.append("%s whiteout" % name)  # a marker: its mode and owner mean nothing
+            continue
         out.append("%s %s %o %d:%d %d %s %s %s" % (name.rstrip("/"), KINDS.get(m.type, "?"),
                    m.mode, m.uid, m.gid, m.size, digest, m.linkname or "-", xs or "-"))
     return sorted(out)
@@ -43,9 +47,12 @@ def main():
                     print(",".join("%s=%s" % kv for kv in sorted(xattrs(m).items())))
         return
     if args[:1] == ["--save-layers"]:
-        manifest = json.load(open(os.path.join(args[1], "manifest.json")))
-        for layer in manifest[0]["Layers"]:
-            print(os.path.join(args[1], layer))
+        with open(os.path.join(args[1], "manifest.json")) as f:
+            manifest = json.load(f)[0]
+        with open(os.path.join(args[1], manifest["Config"])) as f:
+            diff_ids = json.load(f)["rootfs"]["diff_ids"]
+        for layer, diff_id in zip(manifest["Layers"], diff_ids):
+            print(os.path.join(args[1], layer), diff_id)
         return
     if args:
         tf = tarfile.open(args[0], mode="r:*")
