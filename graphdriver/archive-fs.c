@@ -64,7 +64,9 @@ afs_make_dirs (int root_fd, const char *rel)
     prefix[i] = '\0';
     fd = afs_open_dir (root_fd, prefix);
     if (fd == -1 && errno == ENOENT) {
-      if (mkdirat (cur, prefix + start, 0755) == -1 && errno != EEXIST) {
+      if (mkdirat (cur, prefix + start, 0755) == 0)
+        fchmodat (cur, prefix + start, 0755, 0); /* whatever the umask */
+      else if (errno != EEXIST) {
         close (cur);
         return -1;
       }
