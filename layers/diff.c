@@ -72,6 +72,14 @@ diff_save_meta (struct layer_store *st, struct diff *d, const char *state)
     err_set (ENOMEM, "diff %s: json", d->id);
     return -1;
   }
+  if (strcmp (state, "creating") == 0) {
+    /* not worth an fsync: a diff whose meta.json is lost or unreadable is garbage anyway */
+    if (json_dump_file (j, path, JSON_INDENT (2)) == -1) {
+      err_set (errno, "write %s", path);
+      return -1;
+    }
+    return 0;
+  }
   return json_save_path (path, j);
 }
 
