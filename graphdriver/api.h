@@ -61,14 +61,15 @@ int gd_mount_remove (struct gd_mounts *m, const char *id);
 /* Remember SIZE (bytes, 0 = none) for layer ID under HOME. */
 int gd_quota_save (const char *home, const char *id, uint64_t size);
 uint64_t gd_quota_load (const char *home, const char *id);
-/* After mounting DEV on FSDIR: grow the filesystem if the device is larger, then leave only
- * SIZE bytes free for the layer's writes. */
-int gd_quota_apply (const char *home, const char *id, const char *dev, const char *fsdir,
-                    uint64_t size);
+/* Before mounting DEV: grow its filesystem if the device is larger. */
+int gd_quota_grow (const char *id, const char *dev);
+/* After mounting on FSDIR: leave only SIZE bytes free for the layer's writes. */
+int gd_quota_apply (const char *id, const char *fsdir, uint64_t size);
 
 /* ---- api_init.c: the daemon ------------------------------------------------------- */
 struct gd_daemon {
   char *state_dir;
+  char *default_home;    /* --home: used when a call needs Init and none came */
   pthread_rwlock_t lock; /* write: Init; read: every other call */
   bool ready;
   char *home;
@@ -80,7 +81,8 @@ struct gd_daemon {
   struct nbds_server *srv;
   struct gd_mounts *mounts;
 };
-struct gd_daemon *gd_daemon_new (const char *state_dir);
+/* DEFAULT_HOME (may be NULL): see default_home above. */
+struct gd_daemon *gd_daemon_new (const char *state_dir, const char *default_home);
 /* Init again from <state_dir>/init.json if an earlier run saved one (0 when none). */
 int gd_daemon_restore (struct gd_daemon *d);
 /* Take the daemon lock shared for a call that needs Init: -1 + err when not initialised. */

@@ -12,13 +12,17 @@
 
 #include "graphdriver/api.h"
 
+static int init_locked (struct gd_daemon *d, const json_t *req);
+
 struct gd_daemon *
-gd_daemon_new (const char *state_dir)
+gd_daemon_new (const char *state_dir, const char *default_home)
 {
   struct gd_daemon *d = calloc (1, sizeof *d);
 
-  if (!d || !(d->state_dir = strdup (state_dir))) {
-    free (d);
+  if (!d || !(d->state_dir = strdup (state_dir)) ||
+      (default_home && !(d->default_home = realpath (default_home, NULL)) &&
+       !(d->default_home = strdup (default_home)))) {
+    gd_daemon_free (d, false);
     err_set (ENOMEM, "daemon");
     return NULL;
   }
@@ -57,14 +61,37 @@ gd_daemon_free (struct gd_daemon *d, bool forget)
     return;
   teardown (d, forget);
   pthread_rwlock_destroy (&d->lock);
+  free (d->default_home);
   free (d->state_dir);
   free (d);
+}
+
+/* `buse serve --home DIR` without a saved Init: the first call that needs one initialises
+ * with DIR and default options (lazily, so that dockerd's own Init, which comes first, is
+ * the one that formats the store with its options). */
+static void
+default_init (struct gd_daemon *d)
+{
+  CLEANUP_JSON_DECREF json_t *req = NULL;
+
+  pthread_rwlock_wrlock (&d->lock);
+  if (!d->ready && d->default_home) {
+    req = json_pack ("{s:s, s:[]}", "Home", d->default_home, "Opts");
+    if (!req || init_locked (d, req) == -1)
+      log_error ("init with --home %s: %s", d->default_home, err_get ());
+  }
+  pthread_rwlock_unlock (&d->lock);
 }
 
 int
 gd_daemon_enter (struct gd_daemon *d)
 {
   pthread_rwlock_rdlock (&d->lock);
+  if (!d->ready && d->default_home) {
+    pthread_rwlock_unlock (&d->lock);
+    default_init (d);
+    pthread_rwlock_rdlock (&d->lock);
+  }
   if (!d->ready) {
     pthread_rwlock_unlock (&d->lock);
     err_set (EINVAL, "buse is not initialised (GraphDriver.Init has not been called)");
@@ -185,8 +212,9 @@ init_record (const json_t *req)
   return rec;
 }
 
-int
-gd_api_init (struct gd_daemon *d, const json_t *req, json_t *reply)
+/* Init with the daemon lock held exclusively. */
+static int
+init_locked (struct gd_daemon *d, const json_t *req)
 {
   CLEANUP_JSON_DECREF json_t *rec = init_record (req);
   CLEANUP_FREE char *path = xasprintf ("%s/init.json", d->state_dir);
@@ -195,7 +223,6 @@ gd_api_init (struct gd_daemon *d, const json_t *req, json_t *reply)
   const char *home = json_str (req, "Home");
   int r = -1;
 
-  (void)reply;
   if (!home || home[0] != '/') {
     err_set (EINVAL, "Init: Home must be an absolute path");
     return -1;
@@ -204,7 +231,6 @@ gd_api_init (struct gd_daemon *d, const json_t *req, json_t *reply)
     err_prefix ("Init");
     return -1;
   }
-  pthread_rwlock_wrlock (&d->lock);
   if (d->ready && (old = json_load_path (path)) && json_equal (old, rec)) {
     log_info ("Init again with the same home and options: nothing to do");
     r = 0;
@@ -223,8 +249,19 @@ gd_api_init (struct gd_daemon *d, const json_t *req, json_t *reply)
     if (r == 0 && json_save_path (path, rec) == -1)
       log_warn ("cannot save %s: %s", path, err_get ());
   }
-  pthread_rwlock_unlock (&d->lock);
   gd_options_free (&o);
+  return r;
+}
+
+int
+gd_api_init (struct gd_daemon *d, const json_t *req, json_t *reply)
+{
+  int r;
+
+  (void)reply;
+  pthread_rwlock_wrlock (&d->lock);
+  r = init_locked (d, req);
+  pthread_rwlock_unlock (&d->lock);
   return r;
 }
 

@@ -16,33 +16,14 @@ usage (FILE *fp)
   fprintf (fp,
            "usage: buse serve [--home DIR] [--socket PATH] [--state DIR]\n\n"
            "Answer dockerd's graphdriver plugin API (POST /GraphDriver.*) on a unix socket.\n\n"
-           "  --home DIR     initialise with this home at start when no earlier Init was\n"
-           "                 saved (GraphDriver.Init's Home replaces it)\n"
+           "  --home DIR     the home to use, with default options, if a call needs Init\n"
+           "                 and none was ever made (dockerd's Init wins)\n"
            "  --socket PATH  the plugin socket, mode 0600 (default %s)\n"
            "  --state DIR    where the last Init, mount counts and device records are kept\n"
            "                 (default /var/lib/buse)\n\n"
            "Init options (dockerd --storage-opt buse.KEY=VALUE):\n",
            GD_DEFAULT_SOCKET);
   cfg_print_help (gd_init_options, "buse.", fp);
-}
-
-/* Come up initialised if we can: the last saved Init, else --home with default options. */
-static void
-initial_init (struct gd_daemon *d, const char *home)
-{
-  if (gd_daemon_restore (d) == -1) {
-    log_error ("restoring the last Init: %s (waiting for a new Init)", err_get ());
-    return;
-  }
-  if (d->ready || !home)
-    return;
-  CLEANUP_FREE char *abs = realpath (home, NULL);
-  json_t *req = json_pack ("{s:s}", "Home", abs ? abs : home);
-  json_t *reply = json_object ();
-  if (!req || !reply || gd_api_init (d, req, reply) == -1)
-    log_error ("init with --home %s: %s", home, err_get ());
-  json_decref (req);
-  json_decref (reply);
 }
 
 static int
@@ -92,12 +73,13 @@ cmd_serve (int argc, char **argv)
   pthread_sigmask (SIG_BLOCK, &set, NULL); /* before any thread starts */
   signal (SIGPIPE, SIG_IGN);
 
-  d = gd_daemon_new (state);
+  d = gd_daemon_new (state, home);
   if (!d) {
     fprintf (stderr, "buse serve: %s\n", err_get ());
     return 1;
   }
-  initial_init (d, home);
+  if (gd_daemon_restore (d) == -1) /* the last Init, if one was saved */
+    log_error ("restoring the last Init: %s (waiting for a new Init)", err_get ());
   h = gd_http_start (d, sock);
   if (!h) {
     fprintf (stderr, "buse serve: %s\n", err_get ());

@@ -140,6 +140,8 @@ mount_layer (struct gd_mounts *m, struct entry *e)
   e->dev = kdev_attach (m->srv, e->id, m->mode, &ko);
   if (!e->dev)
     goto err;
+  if (gd_quota_grow (e->id, kdev_path (e->dev)) == -1)
+    goto err;
   if (mnt_mount (kdev_path (e->dev), fs, "ext4", m->mountopt, false) == -1)
     goto err;
   if (mkdir (inner, 0755) == -1 && errno != EEXIST) {
@@ -151,7 +153,7 @@ mount_layer (struct gd_mounts *m, struct entry *e)
     goto err;
   }
   e->mounted = true;
-  if (size && gd_quota_apply (m->home, e->id, kdev_path (e->dev), fs, size) == -1)
+  if (size && gd_quota_apply (e->id, fs, size) == -1)
     goto err;
   log_debug ("gd", "layer %s mounted from %s", e->id, kdev_path (e->dev));
   return 0;

@@ -8,8 +8,8 @@
  * container.  Writes past SIZE then fail with ENOSPC, at write() time (delayed allocation
  * reserves blocks then).  The base is made with -m 0, so root and others get the same SIZE.
  * A size above the device's makes the store grow the device; the filesystem is grown here
- * with resize2fs (online) the first time the device is seen at a new size.
- * The size and the grown marker live in <home>/mnt/<id>/ beside the mount points. */
+ * with resize2fs, before mounting, when the superblock says it is smaller than the device.
+ * The size lives in <home>/mnt/<id>/size beside the mount points. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fs.h>
@@ -69,25 +69,52 @@ gd_quota_load (const char *home, const char *id)
   return load_u64 (path);
 }
 
-/* resize2fs DEV when its size differs from the one we last grew to. */
-static int
-grow (const char *home, const char *id, const char *dev)
+/* Bytes the ext4 on FD covers, from its superblock (0 if it does not look like ext4). */
+static uint64_t
+fs_bytes (int fd)
 {
-  CLEANUP_FREE char *marker = file_of (home, id, "grown");
-  CLEANUP_CLOSE int fd = open (dev, O_RDONLY | O_CLOEXEC);
-  uint64_t bytes = 0;
+  uint8_t sb[1024];
+  uint64_t blocks;
 
-  if (!marker || fd == -1 || ioctl (fd, BLKGETSIZE64, &bytes) == -1) {
+  if (pread_full (fd, sb, sizeof sb, 1024) == -1 || sb[0x38] != 0x53 || sb[0x39] != 0xef)
+    return 0;
+  blocks = (uint64_t)sb[4] | (uint64_t)sb[5] << 8 | (uint64_t)sb[6] << 16 | (uint64_t)sb[7] << 24;
+  if (sb[0x60] & 0x80) /* INCOMPAT_64BIT: s_blocks_count_hi */
+    blocks |= ((uint64_t)sb[0x150] | (uint64_t)sb[0x151] << 8 | (uint64_t)sb[0x152] << 16 |
+               (uint64_t)sb[0x153] << 24)
+              << 32;
+  return blocks << (10 + sb[24]);
+}
+
+/* Before mounting: e2fsck + resize2fs DEV when the device is larger than its filesystem.
+ * Offline, because online resizing is refused by some kernels (EPERM). */
+int
+gd_quota_grow (const char *id, const char *dev)
+{
+  CLEANUP_CLOSE int fd = open (dev, O_RDONLY | O_CLOEXEC);
+  uint64_t bytes = 0, fs;
+  char *fsck[] = { (char *)"e2fsck", (char *)"-f", (char *)"-p", (char *)dev, NULL };
+  char *resize[] = { (char *)"resize2fs", (char *)dev, NULL };
+  int r;
+
+  if (fd == -1 || ioctl (fd, BLKGETSIZE64, &bytes) == -1) {
     err_set (errno, "size of %s", dev);
     return -1;
   }
-  if (load_u64 (marker) == bytes)
+  fs = fs_bytes (fd);
+  if (fs == 0 || fs >= bytes)
     return 0;
-  char *argv[] = { (char *)"resize2fs", (char *)dev, NULL };
-  if (run_cmd (argv, NULL) != 0)
+  r = run_cmd (fsck, NULL);
+  if (r != 0 && r != 1) { /* 1: errors corrected */
+    err_prefix ("layer %s: check before growing", id);
     return -1;
-  log_info ("layer %s: filesystem grown to %" PRIu64 " bytes", id, bytes);
-  return save_u64 (marker, bytes);
+  }
+  if (run_cmd (resize, NULL) != 0) {
+    err_prefix ("layer %s: grow", id);
+    return -1;
+  }
+  log_info ("layer %s: filesystem grown from %" PRIu64 " to %" PRIu64 " bytes", id, fs, bytes);
+  return 0;
 }
 
 /* Fill FSDIR's free space but SIZE with the ballast file (once: a layer's children inherit
@@ -122,9 +149,9 @@ ballast (const char *id, const char *fsdir, uint64_t size)
 }
 
 int
-gd_quota_apply (const char *home, const char *id, const char *dev, const char *fsdir, uint64_t size)
+gd_quota_apply (const char *id, const char *fsdir, uint64_t size)
 {
-  if (grow (home, id, dev) == -1 || ballast (id, fsdir, size) == -1) {
+  if (ballast (id, fsdir, size) == -1) {
     err_prefix ("size limit of layer %s", id);
     return -1;
   }

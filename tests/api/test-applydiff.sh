@@ -67,7 +67,8 @@ ok_call GraphDriver.Changes '{"ID":"l2","Parent":"l1"}'
 got=$(jq -c '[.Changes[] | [.Path, .Kind]]' <<<"$BODY")
 assert_eq "$got" '[["/etc",0],["/etc/gone",2],["/etc/new",1],["/etc/passwd",0]]' "child Changes"
 diff_to l2 l1 "$T/d2.tar"
-tar -tf "$T/d2.tar" | grep -q 'etc/\.wh\.gone$' || fail "Diff lacks the whiteout: $(tar -tf "$T/d2.tar")"
+list=$(tar -tf "$T/d2.tar")
+grep -q 'etc/\.wh\.gone$' <<<"$list" || fail "Diff lacks the whiteout: $list"
 ok "child Diff carries the whiteout"
 d=$(get l2)
 [ ! -e "$d/etc/gone" ] || fail "whiteout did not delete"
