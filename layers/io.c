@@ -26,21 +26,32 @@ check_range (struct layer_stack *ls, uint32_t count, uint64_t offset, bool write
   return 0;
 }
 
-/* The data fd that block B reads from (-1: zeros); *end gets the end of that run (<= LIM). */
+/* Walks a range block run by block run; remembers the current run of the top's map so a long
+ * absent run over a fragmented index is scanned once, not once per extent. */
+struct cursor {
+  uint64_t lim;     /* end of the range, in blocks */
+  uint64_t top_end; /* the top's run [.., top_end) with state top_state */
+  unsigned top_state;
+};
+
+/* The data fd that block B reads from (-1: zeros); *end gets the end of that run (<= lim). */
 static int
-source (struct layer_stack *ls, uint64_t b, uint64_t lim, uint64_t *end)
+source (struct layer_stack *ls, struct cursor *c, uint64_t b, uint64_t *end)
 {
-  unsigned s = bmap_get (ls->map, b);
-  uint64_t e = bmap_run_end (ls->map, b, lim), xe;
+  uint64_t xe;
   int32_t o;
 
-  *end = e;
-  if (s == BMAP_PRESENT)
+  if (b >= c->top_end) { /* ranges only move forward */
+    c->top_state = bmap_get (ls->map, b);
+    c->top_end = bmap_run_end (ls->map, b, c->lim);
+  }
+  *end = c->top_end;
+  if (c->top_state == BMAP_PRESENT)
     return ls->top->data_fd;
-  if (s == BMAP_ZERO || !ls->lower)
+  if (c->top_state == BMAP_ZERO || !ls->lower)
     return -1;
   o = lindex_lookup (ls->lower, b, &xe);
-  *end = MIN (e, xe);
+  *end = MIN (c->top_end, xe);
   return o == LINDEX_ZERO ? -1 : ls->lower->diffs[o]->data_fd;
 }
 
@@ -63,11 +74,12 @@ pread_locked (struct layer_stack *ls, uint8_t *buf, uint32_t count, uint64_t off
 {
   uint64_t pos = offset, end = offset + count;
   uint64_t lim = (end + LAYER_BS - 1) >> LAYER_BS_SHIFT;
+  struct cursor c = { lim, 0, 0 };
 
   while (pos < end) {
     uint64_t rend, e2;
-    int fd = source (ls, pos >> LAYER_BS_SHIFT, lim, &rend);
-    while (rend < lim && source (ls, rend, lim, &e2) == fd)
+    int fd = source (ls, &c, pos >> LAYER_BS_SHIFT, &rend);
+    while (rend < lim && source (ls, &c, rend, &e2) == fd)
       rend = e2;
     uint64_t stop = MIN (end, rend << LAYER_BS_SHIFT);
     if (read_run (ls, fd, buf + (pos - offset), stop - pos, pos) == -1)
@@ -239,6 +251,7 @@ layer_stack_extents (struct layer_stack *ls, uint32_t count, uint64_t offset,
 {
   uint64_t pos = offset, end = offset + count;
   uint64_t lim = (end + LAYER_BS - 1) >> LAYER_BS_SHIFT;
+  struct cursor c = { lim, 0, 0 };
 
   pthread_rwlock_rdlock (&ls->lock);
   if (check_range (ls, count, offset, false) == -1) {
@@ -247,8 +260,8 @@ layer_stack_extents (struct layer_stack *ls, uint32_t count, uint64_t offset,
   }
   while (pos < end) {
     uint64_t rend, e2;
-    bool data = source (ls, pos >> LAYER_BS_SHIFT, lim, &rend) >= 0;
-    while (rend < lim && (source (ls, rend, lim, &e2) >= 0) == data)
+    bool data = source (ls, &c, pos >> LAYER_BS_SHIFT, &rend) >= 0;
+    while (rend < lim && (source (ls, &c, rend, &e2) >= 0) == data)
       rend = e2;
     uint64_t stop = MIN (end, rend << LAYER_BS_SHIFT);
     if (fn (cbdata, pos, stop - pos, data ? 0 : 3))
