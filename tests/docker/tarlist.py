@@ -6,7 +6,8 @@
   tarlist.py --save-layers DIR the layer tars of an extracted `docker save`, in image order,
                                each with its diff id from the image config
 
-Times, and the modes of whiteouts, are left out on purpose: the same build on two daemons runs at different times."""
+Times, the modes of whiteouts and the file type bits of the mode field (Go's tar writer
+sets them, others need not) are left out on purpose: the same build on two daemons runs at different times."""
 import hashlib
 import json
 import os
@@ -34,7 +35,7 @@ def describe(tf):
             out.append("%s whiteout" % name)  # a marker: its mode and owner mean nothing
             continue
         out.append("%s %s %o %d:%d %d %s %s %s" % (name.rstrip("/"), KINDS.get(m.type, "?"),
-                   m.mode, m.uid, m.gid, m.size, digest, m.linkname or "-", xs or "-"))
+                   m.mode & 0o7777, m.uid, m.gid, m.size, digest, m.linkname or "-", xs or "-"))
     return sorted(out)
 
 
