@@ -112,6 +112,12 @@ kdev_err_save (struct kdev_err *e)
 void
 kdev_err_restore (struct kdev_err *e)
 {
+  /* err_set appends ": strerror" again: take the old one off first */
+  if (e->msg && e->errnum) {
+    size_t n = strlen (e->msg), m = strlen (strerror (e->errnum));
+    if (n >= m + 2 && strcmp (e->msg + n - m, strerror (e->errnum)) == 0)
+      e->msg[n - m - 2] = '\0';
+  }
   err_set (e->errnum, "%s", e->msg ? e->msg : "unknown error");
   free (e->msg);
   e->msg = NULL;
@@ -177,18 +183,29 @@ rec_create (struct kdev *dev)
   free (dev->state_dir);
   dev->state_dir = abs;
   dev->opts.state_dir = abs;
+  /* fill a hidden directory first, so kdev_reap never sees a record without its owner */
+  dev->rec = xasprintf ("%s/.new-%d-%p", dev->state_dir, (int)getpid (), (void *)dev);
+  if (dev->rec == NULL)
+    return -1;
+  if (mkdir (dev->rec, 0700) == -1) {
+    err_set (errno, "mkdir %s", dev->rec);
+    return -1;
+  }
+  if (rec_claim (dev) == -1 || kdev_rec_write (dev, "name", "%s\n", dev->name) == -1 ||
+      kdev_rec_write (dev, "mode", "%s\n", kdev_mode_name (dev->mode)) == -1)
+    return -1;
   for (int n = 0; n < 1000; n++) {
-    free (dev->rec);
-    dev->rec = xasprintf ("%s/%s.%d", dev->state_dir, dev->name, n);
-    if (dev->rec == NULL)
+    char *rec = xasprintf ("%s/%s.%d", dev->state_dir, dev->name, n);
+    if (rec == NULL)
       return -1;
-    if (mkdir (dev->rec, 0700) == 0)
-      return rec_claim (dev) == 0 && kdev_rec_write (dev, "name", "%s\n", dev->name) == 0 &&
-                     kdev_rec_write (dev, "mode", "%s\n", kdev_mode_name (dev->mode)) == 0
-                 ? 0
-                 : -1;
-    if (errno != EEXIST) {
-      err_set (errno, "mkdir %s", dev->rec);
+    if (rename (dev->rec, rec) == 0) {
+      free (dev->rec);
+      dev->rec = rec;
+      return 0;
+    }
+    free (rec);
+    if (errno != EEXIST && errno != ENOTEMPTY) {
+      err_set (errno, "rename %s", dev->rec);
       return -1;
     }
   }
