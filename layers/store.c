@@ -209,6 +209,23 @@ take_lock (struct layer_store *st)
   return 0;
 }
 
+/* Trees left by a base creation that a crash interrupted (base.c makes <home>/mkfs.XXXXXX). */
+static void
+remove_stale_trees (struct layer_store *st)
+{
+  DIR *d = opendir (st->home);
+  struct dirent *e;
+
+  while (d && (e = readdir (d)))
+    if (!strncmp (e->d_name, "mkfs.", 5)) {
+      CLEANUP_FREE char *p = xasprintf ("%s/%s", st->home, e->d_name);
+      if (p && remove_tree (p) == -1)
+        log_warn ("%s", err_get ());
+    }
+  if (d)
+    closedir (d);
+}
+
 static int
 make_dirs (struct layer_store *st)
 {
@@ -269,6 +286,8 @@ store_open (const char *home, const struct layer_store_opts *opts, bool read_onl
     goto err;
   if (!read_only && (make_dirs (st) == -1 || take_lock (st) == -1))
     goto err;
+  if (!read_only)
+    remove_stale_trees (st);
   if (store_load_diffs (st) == -1 || open_base (st, opts) == -1 || store_load_layers (st) == -1 ||
       store_gc (st) == -1)
     goto err;

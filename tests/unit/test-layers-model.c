@@ -111,6 +111,37 @@ check_read (struct mlayer *m, uint64_t off, uint32_t len)
   free (buf);
 }
 
+struct ext_check {
+  struct mlayer *m;
+  uint64_t next;
+};
+
+static int
+ext_fn (void *cbdata, uint64_t off, uint64_t len, uint32_t flags)
+{
+  struct ext_check *e = cbdata;
+  CHECK (off == e->next && len > 0 && (flags == 0 || flags == 3));
+  if (flags == 3) /* hole+zero: must read as zeros */
+    for (uint64_t i = 0; i < len; i++)
+      CHECK (e->m->data[off + i] == 0);
+  e->next = off + len;
+  return 0;
+}
+
+/* Extents cover the range in order and every hole+zero extent reads as zeros. */
+static void
+check_extents (struct mlayer *m)
+{
+  uint64_t off;
+  uint32_t len;
+  struct ext_check e = { m, 0 };
+
+  range (m, &off, &len);
+  e.next = off;
+  CHECK (layer_stack_extents (stack_of (m), len, off, ext_fn, &e) == 0);
+  CHECK (e.next >= off + len);
+}
+
 static void
 op_write (struct mlayer *m)
 {
@@ -290,6 +321,8 @@ one_op (void)
     uint32_t len;
     range (&L[i], &off, &len);
     check_read (&L[i], off, len);
+    if (rnd (4) == 0)
+      check_extents (&L[i]);
   } else if (r < 64)
     op_zero_trim (&L[i], true);
   else if (r < 70)
