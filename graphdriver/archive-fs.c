@@ -122,8 +122,21 @@ int
 afs_lsetxattr (int dfd, const char *name, const char *key, const void *val, size_t len)
 {
   char path[64 + NAME_MAX];
+  struct stat st;
+  int fd, r;
 
-  /* The magic link names the (confined) directory; NAME is one component, not followed. */
+  /* Files and directories through an fd; the rest (symlinks, devices, fifos: opening them
+   * would follow or block) through /proc: the magic link names the confined directory and
+   * NAME is one component, not followed. */
+  if (fstatat (dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      (S_ISREG (st.st_mode) || S_ISDIR (st.st_mode))) {
+    fd = openat (dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd == -1)
+      return -1;
+    r = fsetxattr (fd, key, val, len, 0);
+    close (fd);
+    return r;
+  }
   snprintf (path, sizeof path, "/proc/self/fd/%d/%s", dfd, name);
   return lsetxattr (path, key, val, len, 0);
 }
