@@ -3,7 +3,8 @@
  * Follows moby 20.10's UnpackLayer: members are applied in order; ".wh.NAME" removes NAME,
  * ".wh..wh..opq" empties its directory of everything this tar did not create, other AUFS
  * ".wh..wh.*" metadata is skipped; an existing entry is replaced unless a directory lands on
- * a directory (then only its metadata changes); directory times are set last.  The stream
+ * a directory (then only its metadata changes); directory times are set last; missing
+ * parents are made 0755 (moby: 0600); the size is the bytes of regular files.  The stream
  * is read through libarchive (any compression) and never buffered whole.  All filesystem
  * access goes through archive-fs.c, so a hostile name cannot reach outside the root.
  * Regular files are written sparsely: holes from the tar and all-zero 4 KiB blocks are

@@ -7,7 +7,8 @@
  * the children of a deleted directory are not listed; a directory with changes below it is
  * listed as modified.  The list is sorted by path, as ExportChanges sorts it.
  * gd_diff_size counts the bytes of regular files added or modified, each inode once: the
- * same number gd_apply_tar reports when applying the tar gd_write_diff makes of it. */
+ * same number gd_apply_tar reports when applying the tar gd_write_diff makes of it (moby's
+ * ChangesSize also counts symlink target lengths, which its own ApplyDiff does not). */
 #include <dirent.h>
 #include <string.h>
 #include <sys/stat.h>
