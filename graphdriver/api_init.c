@@ -137,6 +137,21 @@ parse_idmap (const json_t *arr, const char *what, struct gd_idmap **out, size_t 
   return 0;
 }
 
+/* Validate the maps of REQ before anything running is torn down. */
+static int
+check_idmaps (const json_t *req)
+{
+  struct gd_idmap *u = NULL, *g = NULL;
+  size_t nu, ng;
+  int r = parse_idmap (json_object_get (req, "UIDMaps"), "UIDMaps", &u, &nu);
+
+  if (r == 0)
+    r = parse_idmap (json_object_get (req, "GIDMaps"), "GIDMaps", &g, &ng);
+  free (u);
+  free (g);
+  return r;
+}
+
 static int
 open_store (struct gd_daemon *d)
 {
@@ -219,7 +234,7 @@ init_locked (struct gd_daemon *d, const json_t *req)
   CLEANUP_JSON_DECREF json_t *rec = init_record (req);
   CLEANUP_FREE char *path = xasprintf ("%s/init.json", d->state_dir);
   CLEANUP_JSON_DECREF json_t *old = NULL;
-  struct gd_options o;
+  struct gd_options o = { 0 };
   const char *home = json_str (req, "Home");
   int r = -1;
 
@@ -227,8 +242,10 @@ init_locked (struct gd_daemon *d, const json_t *req)
     err_set (EINVAL, "Init: Home must be an absolute path");
     return -1;
   }
-  if (!rec || !path || gd_options_parse (&o, json_object_get (req, "Opts")) == -1) {
+  if (!rec || !path || check_idmaps (req) == -1 ||
+      gd_options_parse (&o, json_object_get (req, "Opts")) == -1) {
     err_prefix ("Init");
+    gd_options_free (&o);
     return -1;
   }
   if (d->ready && (old = json_load_path (path)) && json_equal (old, rec)) {
@@ -270,7 +287,7 @@ gd_daemon_restore (struct gd_daemon *d)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/init.json", d->state_dir);
   CLEANUP_JSON_DECREF json_t *rec = NULL;
-  struct gd_options o;
+  struct gd_options o = { 0 };
   int r;
 
   if (!path)
@@ -278,8 +295,10 @@ gd_daemon_restore (struct gd_daemon *d)
   if (access (path, F_OK) == -1)
     return 0;
   rec = json_load_path (path);
-  if (!rec || gd_options_parse (&o, json_object_get (rec, "Opts")) == -1)
+  if (!rec || gd_options_parse (&o, json_object_get (rec, "Opts")) == -1) {
+    gd_options_free (&o);
     return -1;
+  }
   pthread_rwlock_wrlock (&d->lock);
   r = setup (d, rec, &o);
   pthread_rwlock_unlock (&d->lock);

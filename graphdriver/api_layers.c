@@ -80,6 +80,40 @@ device_size (struct gd_daemon *d, const char *parent, uint64_t size)
   return (size + d->opts.blocksize - 1) / d->opts.blocksize * d->opts.blocksize;
 }
 
+/* Host id of container id 0 under MAP (N entries); -1 when unmapped. */
+static int64_t
+host_root (const struct gd_idmap *map, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (map[i].container_id == 0)
+      return map[i].host_id;
+  return -1;
+}
+
+/* With user namespaces (UIDMaps/GIDMaps), a layer without parent gets a rootfs/ owned by the
+ * host ids of the container's root, as dockerd expects (overlay2 does the same). */
+static int
+chown_root (struct gd_daemon *d, const char *id)
+{
+  int64_t uid = host_root (d->maps.uid, d->maps.n_uid);
+  int64_t gid = host_root (d->maps.gid, d->maps.n_gid);
+  CLEANUP_FREE char *dir = NULL;
+  int r = 0;
+
+  if (uid <= 0 && gid <= 0)
+    return 0;
+  dir = gd_mount_get (d->mounts, id);
+  if (!dir)
+    return -1;
+  if (chown (dir, (uid_t)(uid < 0 ? 0 : uid), (gid_t)(gid < 0 ? 0 : gid)) == -1) {
+    err_set (errno, "chown %s", dir);
+    r = -1;
+  }
+  if (gd_mount_put (d->mounts, id) == -1)
+    r = -1;
+  return r;
+}
+
 static int
 create (struct gd_daemon *d, const json_t *req, bool rw)
 {
@@ -100,7 +134,7 @@ create (struct gd_daemon *d, const json_t *req, bool rw)
   }
   if (gd_mount_create (d->mounts, id, parent, device_size (d, parent, size)) == -1)
     return -1;
-  if (gd_quota_save (d->home, id, size) == -1) {
+  if (gd_quota_save (d->home, id, size) == -1 || (!parent && chown_root (d, id) == -1)) {
     err_prefix ("layer %s", id);
     gd_mount_remove (d->mounts, id);
     return -1;
