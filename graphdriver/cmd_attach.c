@@ -16,18 +16,26 @@
 
 #include "graphdriver/gd.h"
 
+#define MAX_IDS 256
+
 struct attach_args {
-  const char *home, *state, *mount, *file, *mount_opts, *fstype, *id;
+  const char *home, *state, *mount, *file, *mount_opts, *fstype;
+  const char *ids[MAX_IDS];
+  size_t n_ids;
   enum kdev_mode mode;
   bool ro, reap, reattach, no_dm;
   unsigned connections, timeout;
 };
 
+struct attach_one {
+  struct kdev *dev;
+  char *mount; /* where it is mounted, NULL if not */
+};
+
 struct attach_run {
   struct layer_store *st;
   struct nbds_server *srv;
-  struct kdev *dev;
-  bool mounted;
+  struct attach_one one[MAX_IDS];
 };
 
 static void
@@ -36,10 +44,11 @@ usage (FILE *fp)
   fprintf (fp,
            "usage: buse attach [--home DIR | --file FILE] [--mode auto|kernel|fuse] [--ro]\n"
            "                   [--mount DIR [--mount-opts O] [--fstype T]] [--state DIR]\n"
-           "                   [--connections N] [--timeout S] [--no-dm] [--reattach] ID\n"
+           "                   [--connections N] [--timeout S] [--no-dm] [--reattach] ID...\n"
            "       buse attach --reap [--home DIR | --state DIR]\n\n"
-           "Attach layer ID of the store in --home (or FILE, exported as ID) as a block device,\n"
-           "print its path, stay in the foreground until SIGINT/SIGTERM, then detach.\n"
+           "Attach layers of the store in --home (or FILE, exported as ID) as block devices,\n"
+           "print their paths (one a line), stay in the foreground until SIGINT/SIGTERM,\n"
+           "then unmount and detach.  --mount DIR: the mount point (DIR/ID with several IDs).\n"
            "  --reattach  kernel mode: take over ID's device left by a killed run\n"
            "  --reap      undo devices, mounts and nbdfuse processes of killed runs, and exit\n");
 }
@@ -90,40 +99,54 @@ parse_args (int argc, char **argv, struct attach_args *a)
     default: usage (stderr); return -1;
     }
   }
-  if (optind < argc)
-    a->id = argv[optind++];
-  if ((a->id == NULL && !a->reap) || optind < argc || (!a->home && !a->file && !a->reap)) {
+  while (optind < argc && a->n_ids < MAX_IDS)
+    a->ids[a->n_ids++] = argv[optind++];
+  if ((a->n_ids == 0 && !a->reap) || optind < argc || (!a->home && !a->file && !a->reap) ||
+      (a->file && a->n_ids > 1)) {
     usage (stderr);
-    err_set (EINVAL, "expected --home DIR or --file FILE, and one ID");
+    err_set (EINVAL, "expected --home DIR and IDs, or --file FILE and one ID");
     return -1;
   }
   return 0;
 }
 
-/* Start the server with ID as an export: a layer of the store, or a plain file. */
+/* Start the server with every ID as an export: layers of the store, or a plain file. */
 static int
 start_server (const struct attach_args *a, struct attach_run *run)
 {
-  const struct nbds_backend *backend = &gd_layer_backend;
-  void *h;
-  bool ro = a->ro;
-
   run->srv = nbds_new (NULL);
   if (run->srv == NULL)
     return -1;
   if (a->file) {
-    backend = &nbds_file_backend;
-    h = nbds_file_open (a->file, a->ro);
-  } else {
-    run->st = layer_store_open (a->home, NULL);
-    if (run->st == NULL)
-      return -1;
-    h = layer_stack_open (run->st, a->id, !a->ro);
-    ro = ro || (h && !layer_stack_writable (h));
+    void *h = nbds_file_open (a->file, a->ro);
+    return h ? nbds_add_export (run->srv, a->ids[0], a->file, &nbds_file_backend, h, a->ro) : -1;
   }
-  if (h == NULL)
+  run->st = layer_store_open (a->home, NULL);
+  if (run->st == NULL)
     return -1;
-  return nbds_add_export (run->srv, a->id, a->file ? a->file : "layer", backend, h, ro);
+  for (size_t i = 0; i < a->n_ids; i++) {
+    struct layer_stack *ls = layer_stack_open (run->st, a->ids[i], !a->ro);
+    if (ls == NULL || nbds_add_export (run->srv, a->ids[i], "layer", &gd_layer_backend, ls,
+                                       a->ro || !layer_stack_writable (ls)) == -1)
+      return -1;
+  }
+  return 0;
+}
+
+/* With one ID, --mount DIR is its mount point; with several, DIR/ID. */
+static int
+mount_one (const struct attach_args *a, struct attach_one *one, const char *id)
+{
+  char *dir = a->n_ids == 1 ? strdup (a->mount) : xasprintf ("%s/%s", a->mount, id);
+
+  if (dir == NULL || (a->n_ids > 1 && mkdir_p (dir, 0755) == -1) ||
+      mnt_mount (kdev_path (one->dev), dir, a->fstype, a->mount_opts, a->ro) == -1) {
+    free (dir);
+    err_prefix ("layer %s", id);
+    return -1;
+  }
+  one->mount = dir;
+  return 0;
 }
 
 static int
@@ -139,25 +162,24 @@ attach_and_mount (const struct attach_args *a, struct attach_run *run, const cha
 
   if (start_server (a, run) == -1)
     return -1;
-  run->dev = a->reattach ? kdev_reattach (run->srv, a->id, &ko)
-                         : kdev_attach (run->srv, a->id, a->mode, &ko);
-  if (run->dev == NULL)
-    return -1;
-  if (a->mount && !a->reattach) {
-    if (mnt_mount (kdev_path (run->dev), a->mount, a->fstype, a->mount_opts, a->ro) == -1) {
-      err_prefix ("layer %s", a->id);
+  for (size_t i = 0; i < a->n_ids; i++) {
+    struct attach_one *one = &run->one[i];
+    one->dev = a->reattach ? kdev_reattach (run->srv, a->ids[i], &ko)
+                           : kdev_attach (run->srv, a->ids[i], a->mode, &ko);
+    if (one->dev == NULL)
       return -1;
-    }
-    run->mounted = true;
+    if (a->mount && !a->reattach && mount_one (a, one, a->ids[i]) == -1)
+      return -1;
   }
-  printf ("%s\n", kdev_path (run->dev));
+  for (size_t i = 0; i < a->n_ids; i++)
+    printf ("%s\n", kdev_path (run->one[i].dev));
   fflush (stdout);
   return 0;
 }
 
-/* Wait for a signal; check the device every second.  0 on a signal, -1 if it was lost. */
+/* Wait for a signal; check the devices every second.  0 on a signal, -1 if one was lost. */
 static int
-wait_for_signal (const sigset_t *set, struct attach_run *run)
+wait_for_signal (const sigset_t *set, const struct attach_args *a, struct attach_run *run)
 {
   struct timespec ts = { 1, 0 };
 
@@ -167,8 +189,9 @@ wait_for_signal (const sigset_t *set, struct attach_run *run)
       log_info ("signal %d: detaching", sig);
       return 0;
     }
-    if (kdev_check (run->dev) == -1)
-      return -1;
+    for (size_t i = 0; i < a->n_ids; i++)
+      if (kdev_check (run->one[i].dev) == -1)
+        return -1;
   }
 }
 
@@ -177,13 +200,17 @@ teardown (const struct attach_args *a, struct attach_run *run)
 {
   int r = 0;
 
-  if (run->mounted && mnt_umount (a->mount) == -1) {
-    fprintf (stderr, "buse attach: layer %s: %s\n", a->id, err_get ());
-    r = -1;
-  }
-  if (kdev_detach (run->dev) == -1) {
-    fprintf (stderr, "buse attach: %s\n", err_get ());
-    r = -1;
+  for (size_t i = a->n_ids; i-- > 0;) {
+    struct attach_one *one = &run->one[i];
+    if (one->mount && mnt_umount (one->mount) == -1) {
+      fprintf (stderr, "buse attach: layer %s: %s\n", a->ids[i], err_get ());
+      r = -1;
+    }
+    free (one->mount);
+    if (kdev_detach (one->dev) == -1) {
+      fprintf (stderr, "buse attach: %s\n", err_get ());
+      r = -1;
+    }
   }
   nbds_free (run->srv);
   layer_store_close (run->st);
@@ -220,7 +247,7 @@ cmd_attach (int argc, char **argv)
   if (attach_and_mount (&a, &run, state) == -1) {
     fprintf (stderr, "buse attach: %s\n", err_get ());
     rc = 1;
-  } else if (wait_for_signal (&set, &run) == -1) {
+  } else if (wait_for_signal (&set, &a, &run) == -1) {
     fprintf (stderr, "buse attach: %s\n", err_get ());
     rc = 1;
   }

@@ -5,6 +5,7 @@
 # $T/NAME.out and stderr to $T/NAME.err; ATTACH_PID is set; stopped (SIGTERM) at exit.
 attach_bg() {
   local name=$1; shift
+  : >"$T/$name.out"
   "$BUSE" attach "$@" >"$T/$name.out" 2>"$T/$name.err" &
   ATTACH_PID=$!
   cleanup_fn "stop_pid $ATTACH_PID"
@@ -34,7 +35,7 @@ leftovers() {
   done
   if grep -q " $dir" /proc/self/mountinfo; then grep " $dir" /proc/self/mountinfo; bad=1; fi
   for p in /proc/[0-9]*; do
-    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "^nbdfuse .*$dir"; then
+    if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -q "^nbdfuse .*$dir"; then
       echo "nbdfuse left: ${p#/proc/}"; bad=1
     fi
   done
