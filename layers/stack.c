@@ -132,7 +132,7 @@ layer_stack_size (struct layer_stack *ls)
 bool
 layer_stack_writable (struct layer_stack *ls)
 {
-  return ls->rw;
+  return __atomic_load_n (&ls->rw, __ATOMIC_ACQUIRE); /* may drop when a seal fails */
 }
 
 /* fdatasync the data, then write the map pages that changed, then fdatasync the map: a block
@@ -201,7 +201,7 @@ stack_seal (struct layer_stack *ls)
     goto out;
   if (diff_open_fds (st, ls->layer->top) == -1) {
     /* committed, but this stack cannot go on: keep serving the old view read-only */
-    ls->rw = false;
+    __atomic_store_n (&ls->rw, false, __ATOMIC_RELEASE);
     goto out;
   }
   store_index_put (st, ls->lower);
@@ -215,7 +215,7 @@ out:
   if (r == -1) {
     err_prefix ("snapshot of open layer %s", ls->layer->id);
     if (old->sealed) /* never write into a sealed diff */
-      ls->rw = false;
+      __atomic_store_n (&ls->rw, false, __ATOMIC_RELEASE);
   }
   store_index_put (st, ix);
   bmap_free (m);
