@@ -54,6 +54,7 @@ mounts_under() { findmnt -rn -o TARGET | grep -E "^$1(/|$)" || true; }
 
 # start_buse_daemon [SERVE-ARGS]: `buse serve` on $BUSE_SOCK with home $BUSE_HOME (default the
 # data root's driver dir of dockerd "d1"), announced to dockerd by a spec file.
+# shellcheck disable=SC2120
 start_buse_daemon() {
   BUSE_HOME=${BUSE_HOME:-$T/d1/root/$BUSE_DRIVER}
   BUSE_STATE=${BUSE_STATE:-$T/buse-state}
@@ -62,7 +63,7 @@ start_buse_daemon() {
   echo "unix://$BUSE_SOCK" >"$BUSE_SPEC"
   cleanup_fn "rm -f '$BUSE_SPEC'"
   rm -f "$BUSE_SOCK"
-  "$BUSE" ${BUSE_FLAGS:---debug=all} serve --home "$BUSE_HOME" --socket "$BUSE_SOCK" \
+  "$BUSE" ${BUSE_FLAGS:---debug=gd,layers,kdev} serve --home "$BUSE_HOME" --socket "$BUSE_SOCK" \
     --state "$BUSE_STATE" "$@" >>"$T/buse.log" 2>&1 &
   BUSE_PID=$!
   cleanup_fn "stop_buse_daemon"

@@ -15,7 +15,7 @@ for d in github.com/docker/docker/daemon/graphdriver/graphtest github.com/vbatts
     exit 77
   }
 done
-export GO111MODULE=off GOFLAGS= GOPATH=$here/gopath:/usr/share/gocode
+export GO111MODULE=off GOFLAGS='' GOPATH=$here/gopath:/usr/share/gocode
 export GOCACHE=${GOCACHE:-${BUILD:-$here/../../build}/go-cache}
 cd "$here"
 go test -c -o "$out" .
