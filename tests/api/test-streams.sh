@@ -62,8 +62,12 @@ mkdir "$T/x" && tar -C "$T/x" -xf "$T/big-out.tar" f3
 cmp <(tar -xOf "$T/big.tar" f3) "$T/x/f3" || fail "f3 differs after the round trip"
 ok "content round trips"
 peak=$(hwm)
-[ "$peak" -lt $((128 << 20)) ] || fail "peak RSS $peak bytes: the daemon buffers streams"
-ok "peak RSS of the daemon: $((peak >> 20)) MiB for a 256 MiB layer in and out"
+if [ -n "${ASAN_OPTIONS-}" ]; then
+  ok "peak RSS $((peak >> 20)) MiB not checked under AddressSanitizer (its quarantine keeps freed memory)"
+else
+  [ "$peak" -lt $((128 << 20)) ] || fail "peak RSS $peak bytes: the daemon buffers streams"
+  ok "peak RSS of the daemon: $((peak >> 20)) MiB for a 256 MiB layer in and out"
+fi
 
 # 3. a client that goes away mid-upload
 create gone
