@@ -82,3 +82,18 @@ d=$(get gone)
 put gone
 assert_eq "$(jq -r '.Status[] | select(.[0] == "Mounted") | .[1]' <<<"$(call GraphDriver.Status '{}'; echo "$BODY")")" 0 \
   "no mount held after the aborted upload"
+
+# 4. a client that stops reading a Diff mid-stream: the daemon lets go of both mounts
+curl -sS --unix-socket "$SOCK" -H 'Host:' -H 'Content-Type:' -X POST \
+  --data-binary '{"ID":"big","Parent":""}' http://plugin/GraphDriver.Diff 2>/dev/null |
+  head -c 100000 >/dev/null || true
+for ((i = 0; i < 50; i++)); do
+  call GraphDriver.Status '{}'
+  m=$(jq -r '.Status[] | select(.[0] == "Mounted") | .[1]' <<<"$BODY")
+  [ "$m" = 0 ] && break
+  sleep 0.2
+done
+assert_eq "$m" 0 "no mount held after an abandoned Diff"
+d=$(get big)
+assert_eq "$(stat -c %s "$d/f3")" $((64 << 20)) "layer intact after an abandoned Diff"
+put big
