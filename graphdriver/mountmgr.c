@@ -130,7 +130,7 @@ mount_layer (struct gd_mounts *m, struct entry *e)
   CLEANUP_FREE char *fs = path_of (m, e->id, "fs");
   CLEANUP_FREE char *rootfs = path_of (m, e->id, "rootfs");
   CLEANUP_FREE char *inner = path_of (m, e->id, "fs/rootfs");
-  struct kdev_opts ko = { .state_dir = m->kdev_state };
+  struct kdev_opts ko = { .state_dir = m->kdev_state, .use_dm = true };
   uint64_t size = gd_quota_load (m->home, e->id);
 
   if (e->dev && unmount_layer (m, e) == -1) /* left from a failed unmount */
@@ -366,7 +366,7 @@ load_counts (struct gd_mounts *m)
 static void
 adopt (struct gd_mounts *m)
 {
-  struct kdev_opts ko = { .state_dir = m->kdev_state };
+  struct kdev_opts ko = { .state_dir = m->kdev_state, .use_dm = true };
 
   for (size_t i = 0; m->mode == KDEV_KERNEL && i < m->n; i++) {
     struct entry *e = &m->e[i];
