@@ -27,7 +27,9 @@ FROM bb
 COPY hello.txt /etc/hello.txt
 COPY --chown=12:34 hello.txt /opt/chowned
 ADD cap.tar /
+ENV BUSE_TEST=1
 RUN echo overwritten >/etc/motd && rm /etc/nsswitch.conf
+LABEL org.example.buse=test
 RUN chmod 0750 /home && chmod 0604 /etc/hello.txt && touch /opt/owned && chown 1000:1001 /opt/owned
 RUN mkdir /links && echo linked >/links/a && ln /links/a /links/b && ln -s a /links/sym \
  && ln -s /etc/hello.txt /links/abs
@@ -75,6 +77,8 @@ $(expected_big_md5)  /big
 $((BIG_MIB * 1048576))"
   [ "$out" = "$want" ] || { diff <(echo "$want") <(echo "$out"); fail "image $img content"; }
   ok "image $img: files, modes, owners, links, deletes, 100 MiB file"
+  # ENV and LABEL steps change no file: they must add no layer (1 + 3 copies + 5 RUNs).
+  assert_eq "$(docker image inspect -f '{{len .RootFS.Layers}}' "$img")" 9 "layers of $img"
   local cid cap
   cid=$(docker create --network none "$img" true)
   cap=$(docker export "$cid" | python3 "$TOP/tests/docker/tarlist.py" --xattr usr/bin/capfile)

@@ -12,4 +12,4 @@ DOCKER_BUILDKIT=0 docker build -q -t built "$T/ctx" >"$T/build.out" 2>&1 ||
   { cat "$T/build.out"; fail "classic docker build"; }
 ok "classic build"
 check_built_image built
-assert_eq "$(docker history -q built | wc -l)" 9 "image history entries"
+assert_eq "$(docker history -q built | wc -l)" 11 "image history entries"

@@ -4,6 +4,9 @@
 source "$(dirname "$0")/lib.sh"
 docker_setup
 make_busybox_image bb
+assert_eq "$(docker image inspect -f '{{.GraphDriver.Name}}' bb)" "$(docker info -f '{{.Driver}}')" \
+  "image's graph driver"
+[ "$(docker info -f '{{len .DriverStatus}}')" -gt 0 ] || fail "docker info shows no driver status"
 
 out=$(docker run --rm --network none bb echo hello from buse)
 assert_eq "$out" "hello from buse" "container output"
