@@ -11,7 +11,7 @@ make_image "$T/img" 64M
 mkdir "$T/mnt"
 attach_bg a --file "$T/img" --state "$T/state" --mode fuse --mount "$T/mnt" dies1
 dev=$(attach_wait a)
-echo hello >"$T/mnt/f" && sync
+echo hello >"$T/mnt/f" && sync -f "$T/mnt"
 pid=$(cat "$T"/state/dies1.*/nbdfuse.pid)
 kill -9 "$pid"
 for ((i = 0; i < 100; i++)); do kill -0 "$ATTACH_PID" 2>/dev/null || break; sleep 0.1; done

@@ -24,7 +24,7 @@ ok "20 attached and mounted in $((SECONDS - start)) s"
 for i in $(seq 1 20); do
   head -c 1M /dev/urandom >"$T/m/c$i/rootfs/f" && echo "c$i" >"$T/m/c$i/rootfs/id"
 done
-sync
+for i in $(seq 1 20); do sync -f "$T/m/c$i/rootfs"; done
 for i in $(seq 1 20); do
   assert_eq "$(cat "$T/m/c$i/rootfs/id")" "c$i" "c$i sees its own file" >/dev/null
 done

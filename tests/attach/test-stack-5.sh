@@ -25,12 +25,12 @@ write_layer() {
   head -c 3M /dev/urandom >"$T/m/rootfs/l$1/data"
   echo "layer $1" >"$T/m/rootfs/l$1/name"
   md5sum <"$T/m/rootfs/l$1/data" >"$T/sum$1"
-  sync
+  sync -f "$T/m/rootfs"
 }
 
 parent=()
 for i in 1 2 3 4; do
-  "$BUSE" layer create --home "$H" --base-size 1G "${parent[@]}" "L$i" || fail "layer create L$i"
+  "$BUSE" layer create --home "$H" --base-size 256M "${parent[@]}" "L$i" || fail "layer create L$i"
   attach_run "L$i" write_layer "$i"
   parent=(--parent "L$i")
 done
@@ -50,7 +50,7 @@ check_and_write() {
   dd if=/dev/urandom of="$T/m/rootfs/l1/data" bs=4k count=10 seek=5 conv=notrunc,fsync status=none
   md5sum <"$T/m/rootfs/l1/data" >"$T/sum1"
   rm -r "$T/m/rootfs/l2"
-  sync
+  sync -f "$T/m/rootfs"
 }
 attach_run L5 check_and_write
 
