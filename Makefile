@@ -14,8 +14,8 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN    := -Wall -Wextra -Wshadow -Wvla -Werror
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthread -I. $(PKG_CFLAGS)
-LDLIBS  += $(PKG_LIBS) -pthread -lm
+override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthread -I. $(PKG_CFLAGS)
+override LDLIBS += $(PKG_LIBS) -pthread -lm
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRCS := $(sort $(wildcard common/*.c nbd/*.c layers/*.c graphdriver/*.c))
@@ -45,15 +45,15 @@ $(BUILD)/libbuse.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
 $(BUSE): $(BUILD)/graphdriver/main.o $(BUILD)/libbuse.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libbuse.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libbuse.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libbuse.a $(LDLIBS)
 
 $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libbuse.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libbuse.a $(LDLIBS) $(shell pkg-config --libs libnbd 2>/dev/null)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libbuse.a $(LDLIBS) $(shell pkg-config --libs libnbd 2>/dev/null)
 
 deps:
 	@bash tests/deps.sh

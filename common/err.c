@@ -36,8 +36,14 @@ err_prefix (const char *fmt, ...)
   va_start (ap, fmt);
   n = vsnprintf (err_msg, ERR_MAX, fmt, ap);
   va_end (ap);
-  if (n >= 0 && n < ERR_MAX)
-    snprintf (err_msg + n, ERR_MAX - n, ": %s", old);
+  if (n >= 0 && n < ERR_MAX - 3) {
+    size_t len = strnlen (old, ERR_MAX - 1), room = ERR_MAX - 3 - (size_t) n;
+
+    memcpy (err_msg + n, ": ", 2);
+    len = MIN (len, room);
+    memcpy (err_msg + n + 2, old, len);
+    err_msg[n + 2 + len] = '\0';
+  }
   errno = saved;
 }
 
