@@ -24,7 +24,7 @@ docker_requires() {
 # cleanups: unmount whatever is left under $T, then remove it.
 docker_scratch() {
   scratch
-  cleanup_fn "reap_mounts '$T'"
+  cleanup_fn "reap_mounts '$T'; reap_loops '$T'"
   BUSE_DRIVER=${BUSE_DRIVER:-}
   if [ -z "$BUSE_DRIVER" ]; then
     # "buse" unless another buse (the demo, a real install, a concurrent test) owns the name.
@@ -47,6 +47,14 @@ reap_mounts() {
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || left=1
   done
   return $left
+}
+
+# loops_under DIR: loop devices whose backing file is under DIR, one per line.
+loops_under() { losetup -l -n -O NAME,BACK-FILE 2>/dev/null | awk -v d="$1/" 'index($2, d) == 1 { print $1 }'; }
+# reap_loops DIR: detach them (buse should have; this is only the test's own cleanup).
+reap_loops() {
+  local l
+  for l in $(loops_under "$1"); do echo "reap: detaching $l"; losetup -d "$l" || true; done
 }
 
 # mounts_under DIR: the mount points at or under DIR, one per line.
