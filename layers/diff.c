@@ -64,10 +64,9 @@ diff_save_meta (struct layer_store *st, struct diff *d, const char *state)
 
   if (!path)
     return -1;
-  j = json_pack ("{s:s, s:s?, s:i, s:I, s:s, s:b, s:I, s:I}", "id", d->id, "parent",
+  j = json_pack ("{s:s, s:s?, s:i, s:I, s:s, s:I}", "id", d->id, "parent",
                  d->parent ? d->parent->id : NULL, "block_size", (int)LAYER_BS, "virtual_size",
-                 (json_int_t)d->size, "state", state, "sealed", d->sealed, "created",
-                 (json_int_t)d->created, "owned_blocks", (json_int_t)d->owned_blocks);
+                 (json_int_t)d->size, "state", state, "created", (json_int_t)d->created);
   if (!j) {
     err_set (ENOMEM, "diff %s: json", d->id);
     return -1;
@@ -136,17 +135,15 @@ diff_load (struct layer_store *st, const char *id, char **parent_id, const char 
   CLEANUP_JSON_DECREF json_t *j = NULL;
   struct diff *d = NULL;
   const char *s, *p;
-  json_int_t size = 0, created = 0, owned = 0;
-  int sealed = 0;
+  json_int_t size = 0, created = 0;
 
   *parent_id = NULL;
   if (!path || !(j = json_load_path (path)))
     return NULL;
   s = json_str (j, "state");
   p = json_str (j, "parent");
-  if (json_unpack (j, "{s:I, s:b, s?:I, s?:I}", "virtual_size", &size, "sealed", &sealed, "created",
-                   &created, "owned_blocks", &owned) == -1 ||
-      !s || size <= 0 || size % LAYER_BS || strlen (id) != DIFF_ID_LEN) {
+  if (json_unpack (j, "{s:I, s?:I}", "virtual_size", &size, "created", &created) == -1 || !s ||
+      size <= 0 || size % LAYER_BS || strlen (id) != DIFF_ID_LEN) {
     err_set (EINVAL, "%s: bad diff metadata", path);
     return NULL;
   }
@@ -156,8 +153,8 @@ diff_load (struct layer_store *st, const char *id, char **parent_id, const char 
     return NULL;
   }
   memcpy (d->id, id, DIFF_ID_LEN + 1);
-  d->size = size, d->nblocks = size / LAYER_BS, d->sealed = sealed;
-  d->created = created, d->owned_blocks = owned;
+  d->size = size, d->nblocks = size / LAYER_BS;
+  d->created = created, d->owned_blocks = UINT64_MAX; /* sealed: derived by store_open */
   return d;
 }
 

@@ -1,7 +1,7 @@
 /* info.c: what the store tells about its layers — layer_info, layer_list (sorted by id, the
  * callback runs without the store lock so it may call back into the store), the JSON of
  * `buse inspect`, and disk usage.  Owned bytes come from the in-memory map of an open layer,
- * from meta.json for a sealed diff, else from the map file. */
+ * counted once for a sealed diff, else from the map file. */
 #include <string.h>
 #include <sys/stat.h>
 
@@ -15,13 +15,15 @@ owned_blocks (struct layer_store *st, struct diff *d, struct layer_stack *ls)
 
   if (ls && ls->top == d)
     return bmap_count_owned (ls->map);
-  if (d->sealed)
+  if (d->sealed && d->owned_blocks != UINT64_MAX)
     return d->owned_blocks;
   if (diff_open_fds (st, d) == -1)
     return 0;
   m = diff_load_map (d);
   diff_close_fds (d);
   n = m ? bmap_count_owned (m) : 0;
+  if (m && d->sealed) /* final: count it once */
+    d->owned_blocks = n;
   bmap_free (m);
   return n;
 }

@@ -51,9 +51,9 @@ struct diff {
   struct diff *parent; /* NULL for the base */
   uint64_t size;       /* virtual size in bytes (multiple of LAYER_BS) */
   uint64_t nblocks;
-  bool sealed;           /* immutable: has children or is the base */
-  int64_t created;       /* unix seconds */
-  uint64_t owned_blocks; /* as recorded at seal time */
+  bool sealed;     /* immutable: the base, or a diff with children (derived at open, not stored) */
+  int64_t created; /* unix seconds */
+  uint64_t owned_blocks; /* of a sealed diff; UINT64_MAX: not counted yet */
   unsigned opens;        /* users of the fds (stacks, indexes); protected by the store lock */
   int data_fd, map_fd;
   bool gc_mark;
@@ -158,6 +158,6 @@ struct layer_stack {
 int stack_flush_locked (struct layer_stack *ls);
 /* Give the open stack LS a fresh top diff over its current top (which becomes sealed). */
 int stack_seal (struct layer_stack *ls);
-int seal_diff (struct layer_store *st, struct diff *d, const struct bmap *m);
+void seal_diff (struct diff *d, const struct bmap *m);
 
 #endif

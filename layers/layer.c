@@ -84,30 +84,16 @@ layer_depth (const struct layer *l)
   return n;
 }
 
-/* Seal D (immutable from now on), recording how many blocks it owns (M may be NULL). */
-int
-seal_diff (struct layer_store *st, struct diff *d, const struct bmap *m)
+/* Seal D: immutable from now on.  Nothing is written: on disk a diff is sealed exactly when
+ * another diff names it as parent (store_open derives it), and the child's files are made
+ * durable before any layer names the child.  M, if given, counts D's blocks for `inspect`. */
+void
+seal_diff (struct diff *d, const struct bmap *m)
 {
-  struct bmap *own = NULL;
-
   if (d->sealed)
-    return 0;
-  if (!m) {
-    if (diff_open_fds (st, d) == -1)
-      return -1;
-    m = own = diff_load_map (d);
-    diff_close_fds (d);
-    if (!m)
-      return -1;
-  }
-  d->owned_blocks = bmap_count_owned (m);
-  bmap_free (own);
+    return;
   d->sealed = true;
-  if (diff_save_meta (st, d, "ready") == -1) {
-    d->sealed = false;
-    return -1;
-  }
-  return 0;
+  d->owned_blocks = m ? bmap_count_owned (m) : UINT64_MAX;
 }
 
 /* A new ready diff of SIZE over BELOW, added to the store. */
@@ -188,8 +174,8 @@ create_locked (struct layer_store *st, const char *id, const char *parent, uint6
     if (stack_seal (pl->stack) == -1)
       return -1;
     below = pl->top->parent;
-  } else if (seal_diff (st, below, NULL) == -1)
-    return -1;
+  } else
+    seal_diff (below, NULL);
   if (!(l = calloc (1, sizeof *l))) {
     err_set (errno, "calloc");
     return -1;

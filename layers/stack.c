@@ -196,8 +196,10 @@ stack_seal (struct layer_stack *ls)
 
   pthread_rwlock_wrlock (&ls->lock);
   if (stack_flush_locked (ls) == -1 || !(ix = store_index_get (st, old, ls->map)) ||
-      seal_diff (st, old, ls->map) == -1 || !(m = bmap_new (old->nblocks)) ||
-      layer_fresh_top (st, ls->layer) == -1)
+      !(m = bmap_new (old->nblocks)))
+    goto out;
+  seal_diff (old, ls->map);
+  if (layer_fresh_top (st, ls->layer) == -1)
     goto out;
   if (diff_open_fds (st, ls->layer->top) == -1) {
     /* committed, but this stack cannot go on: keep serving the old view read-only */

@@ -291,6 +291,11 @@ store_open (const char *home, const struct layer_store_opts *opts, bool read_onl
   if (store_load_diffs (st) == -1 || open_base (st, opts) == -1 || store_load_layers (st) == -1 ||
       store_gc (st) == -1)
     goto err;
+  /* sealed is not stored: the base and every diff with a child are immutable */
+  st->base->sealed = true;
+  for (struct diff *d = st->diffs; d; d = d->next)
+    if (d->parent)
+      d->parent->sealed = true;
   return st;
 err:
   err_prefix ("layer store %s", home);
