@@ -46,6 +46,10 @@ void gd_mounts_free (struct gd_mounts *m, bool forget);
 /* Returns <home>/mnt/<id>/rootfs (caller frees), mounting on the first reference. */
 /* Unmount and detach everything and drop every count (GraphDriver.Cleanup). */
 void gd_mounts_cleanup (struct gd_mounts *m);
+/* dockerd (re)started (it sent Init): the references the last one held are gone with it.
+ * Its mounts stay (a live-restored container may use them) but no longer block Remove;
+ * Put ignores them, Get takes them up again, Remove and Cleanup unmount them. */
+void gd_mounts_new_session (struct gd_mounts *m);
 char *gd_mount_get (struct gd_mounts *m, const char *id);
 int gd_mount_put (struct gd_mounts *m, const char *id);
 unsigned gd_mount_count (struct gd_mounts *m, const char *id);

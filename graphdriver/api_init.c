@@ -250,18 +250,20 @@ init_locked (struct gd_daemon *d, const json_t *req)
   }
   if (d->ready && (old = json_load_path (path)) && json_equal (old, rec)) {
     log_info ("Init again with the same home and options: nothing to do");
+    gd_mounts_new_session (d->mounts);
     r = 0;
   } else if (d->ready && gd_mounts_active (d->mounts) > 0) {
     char real[PATH_MAX];
     if (realpath (home, real) && strcmp (real, d->home) == 0) {
       log_warn ("Init while %zu layers are mounted: options unchanged until they are put",
                 gd_mounts_active (d->mounts));
+      gd_mounts_new_session (d->mounts);
       r = 0;
     } else
       err_set (EBUSY, "Init: already initialised with home %s and %zu layers mounted", d->home,
                gd_mounts_active (d->mounts));
   } else {
-    teardown (d, false);
+    teardown (d, true); /* nothing is mounted: no reference worth keeping */
     r = setup (d, req, &o);
     if (r == 0 && json_save_path (path, rec) == -1)
       log_warn ("cannot save %s: %s", path, err_get ());

@@ -194,7 +194,7 @@ gd_mount_get (struct gd_mounts *m, const char *id)
   e = find_or_add (m, id);
   if (!e)
     goto out;
-  if (e->count > 0 && !healthy (m, e)) {
+  if (e->mounted && !healthy (m, e)) {
     log_warn ("layer %s: its mount is gone, mounting it again", id);
     unmount_layer (m, e);
   }
@@ -235,6 +235,23 @@ gd_mount_put (struct gd_mounts *m, const char *id)
   save (m);
   pthread_mutex_unlock (&m->lock);
   return r;
+}
+
+void
+gd_mounts_new_session (struct gd_mounts *m)
+{
+  size_t held = 0;
+
+  pthread_mutex_lock (&m->lock);
+  for (size_t i = 0; i < m->n; i++) {
+    held += m->e[i].count > 0;
+    m->e[i].count = 0;
+  }
+  save (m);
+  pthread_mutex_unlock (&m->lock);
+  if (held)
+    log_info ("new dockerd session: %zu layers held by the last one stay mounted, unreferenced",
+              held);
 }
 
 unsigned
@@ -310,6 +327,13 @@ gd_mount_remove (struct gd_mounts *m, const char *id)
     err_set (EBUSY, "layer %s is mounted (%u Get without Put)", id, e->count);
     pthread_mutex_unlock (&m->lock);
     return -1;
+  }
+  if (e) { /* mounted for an earlier dockerd (see gd_mounts_new_session) */
+    if (unmount_layer (m, e) == -1) {
+      pthread_mutex_unlock (&m->lock);
+      return -1;
+    }
+    drop (m, e);
   }
   /* The NBD connection of a just-detached device may still be closing the stack. */
   for (int i = 0; (r = layer_remove (m->st, id)) == -1 && err_errno () == EBUSY && i < 50; i++) {
