@@ -63,7 +63,6 @@ int kdev_fuse_check (struct kdev *dev);
 int kdev_fuse_reap (const char *rec);
 
 /* kdev-kernel.c */
-bool kdev_kernel_available (void);
 int kdev_kernel_attach (struct kdev *dev, struct nbds_server *srv);
 int kdev_kernel_reconnect (struct kdev *dev, struct nbds_server *srv); /* RECONFIGURE */
 int kdev_kernel_detach (struct kdev *dev);
