@@ -63,6 +63,41 @@ int gd_write_diff (const char *root, const char *parent_root, const struct gd_id
 /* What gd_apply_tar would report as SIZE for that same change. */
 int gd_diff_size (const char *root, const char *parent_root, uint64_t *size);
 
+/* ---- operator commands, exports, metrics (cmd_ops.c, ops_fsck.c, export.c, metrics.c) -- */
+int cmd_du (int argc, char **argv);     /* cmd_ops.c */
+int cmd_export (int argc, char **argv); /* cmd_ops.c */
+int cmd_gc (int argc, char **argv);     /* cmd_ops.c */
+int cmd_fsck (int argc, char **argv);   /* ops_fsck.c */
+
+/* Write layer ID's whole stack to FD as a raw image: sparse (holes and zero blocks skipped)
+ * when FD is a regular file, every byte otherwise.  PROGRESS: a bar on stderr. */
+int gd_export_image (struct layer_store *st, const char *id, int fd, bool progress);
+
+struct gd_metrics;
+struct gd_export;
+/* The remote export: committed layers of ST by id, read-only, over NBD on TCP, on a server of
+ * its own.  SPEC: "tcp://HOST:PORT", "tcp://:PORT" or "HOST:PORT" (no host: 127.0.0.1).
+ * M (may be NULL) counts their requests.  Stop it before closing ST. */
+struct gd_export *gd_export_start (struct layer_store *st, const char *spec, struct gd_metrics *m);
+void gd_export_stop (struct gd_export *e); /* accepts NULL */
+
+/* Prometheus text on HOST:PORT/metrics: per-export NBD request counts and bytes, a latency
+ * histogram, and gauges filled at each scrape by a callback. */
+struct gd_metrics_gauges {
+  bool valid; /* false: not initialised yet (gauges left out) */
+  uint64_t layers, mounts, disk_bytes;
+};
+typedef void (*gd_gauges_fn) (void *ctx, struct gd_metrics_gauges *g);
+struct gd_metrics *gd_metrics_new (void);
+/* Wrap R so that every export it opens counts its requests in M.  -1 + err on ENOMEM. */
+int gd_metrics_wrap (struct gd_metrics *m, struct nbds_resolver *r);
+/* Serve /metrics on HOST:PORT (a "tcp://" prefix is allowed; no host: 127.0.0.1). */
+int gd_metrics_listen (struct gd_metrics *m, const char *hostport, gd_gauges_fn fn, void *ctx);
+/* The gauges of `buse serve`: CTX is its struct gd_daemon. */
+void gd_metrics_daemon_gauges (void *ctx, struct gd_metrics_gauges *g);
+/* Free after every server that used a wrapped resolver is freed.  Accepts NULL. */
+void gd_metrics_free (struct gd_metrics *m);
+
 /* Default home for CLI commands when --home is not given. */
 #define GD_DEFAULT_HOME   "/var/lib/docker/buse"
 #define GD_DEFAULT_SOCKET "/run/docker/plugins/buse.sock"

@@ -19,6 +19,10 @@ static const struct command {
   { "ls", cmd_ls, "list the layers of a store" },
   { "inspect", cmd_inspect, "show one layer as JSON" },
   { "attach", cmd_attach, "attach a layer as a block device, in the foreground" },
+  { "du", cmd_du, "disk space per layer, shared and owned" },
+  { "export", cmd_export, "write a layer's stack as a sparse raw image" },
+  { "fsck", cmd_fsck, "check a store's diffs, maps, metadata and filesystems" },
+  { "gc", cmd_gc, "remove diffs and mount dirs no layer owns" },
   { "version", cmd_version, "print the version" },
   { "help", cmd_help, "list the commands" },
 };
