@@ -30,7 +30,7 @@ HDRS := $(wildcard */*.h)
 BUSE := $(if $(filter build,$(BUILD)),buse,$(BUILD)/buse)
 
 .PHONY: all deps check check-asan check-style check-kernel check-reliability fuzz bench \
-        demo demo-stop clean format tests
+        demo demo-stop clean format tests plugin install
 
 all: $(BUSE) tests
 
@@ -101,5 +101,22 @@ demo: deps
 demo-stop:
 	bash tests/demo.sh stop
 
+# make plugin [DOCKER_HOST=...]: the managed plugin bundle plugin/build (config.json + a rootfs
+# with buse, its tools and their libraries), then `docker plugin create $(PLUGIN_NAME)`.
+# make install [PREFIX=/usr/local] [DESTDIR=]: buse, the systemd unit, daemon.json.example.
+PLUGIN_NAME ?= buse
+PREFIX ?= /usr/local
+DOCKER ?= docker
+plugin: $(BUSE)
+	bash plugin/build-rootfs.sh $(BUSE) plugin/build
+	! $(DOCKER) plugin inspect $(PLUGIN_NAME) >/dev/null 2>&1 || $(DOCKER) plugin rm $(PLUGIN_NAME)
+	$(DOCKER) plugin create $(PLUGIN_NAME) plugin/build
+
+install: $(BUSE)
+	install -D -m 0755 $(BUSE) $(DESTDIR)$(PREFIX)/bin/buse
+	install -d $(DESTDIR)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/buse
+	sed 's|@PREFIX@|$(PREFIX)|g' plugin/buse.service >$(DESTDIR)/lib/systemd/system/buse.service
+	install -m 0644 plugin/daemon.json.example $(DESTDIR)$(PREFIX)/share/doc/buse/
+
 clean:
-	rm -rf build build-asan buse
+	rm -rf build build-asan buse plugin/build
