@@ -41,16 +41,16 @@ struct attach_run {
 static void
 usage (FILE *fp)
 {
-  fprintf (fp,
-           "usage: buse attach [--home DIR | --file FILE] [--mode auto|kernel|fuse] [--ro]\n"
-           "                   [--mount DIR [--mount-opts O] [--fstype T]] [--state DIR]\n"
-           "                   [--connections N] [--timeout S] [--no-dm] [--reattach] ID...\n"
-           "       buse attach --reap [--home DIR | --state DIR]\n\n"
-           "Attach layers of the store in --home (or FILE, exported as ID) as block devices,\n"
-           "print their paths (one a line), stay in the foreground until SIGINT/SIGTERM,\n"
-           "then unmount and detach.  --mount DIR: the mount point (DIR/ID with several IDs).\n"
-           "  --reattach  kernel mode: take over ID's device left by a killed run\n"
-           "  --reap      undo devices, mounts and nbdfuse processes of killed runs, and exit\n");
+  fprintf (fp, "usage: buse attach [--home DIR | --file FILE] [--mode auto|kernel|fuse] [--ro]\n"
+               "                   [--mount DIR [--mount-opts O] [--fstype T]] [--state DIR]\n"
+               "                   [--connections N] [--timeout S] [--no-dm] [--reattach] ID...\n"
+               "       buse attach --reap [--home DIR | --state DIR]\n\n"
+               "Attach layers of the store in --home (or FILE, exported as ID) as block devices,\n"
+               "print their paths (one a line), stay in the foreground until SIGINT/SIGTERM,\n"
+               "then unmount and detach.  --mount DIR: the mount point (DIR/ID with several IDs).\n"
+               "  --reattach  kernel mode: take over ID's device left by a killed run\n"
+               "  --reap      undo devices, mounts and nbdfuse processes of killed runs, and exit\n"
+               "SIGUSR1 suspends I/O on the devices, SIGUSR2 resumes it (dm wrapper only).\n");
 }
 
 static int
@@ -185,6 +185,13 @@ wait_for_signal (const sigset_t *set, const struct attach_args *a, struct attach
 
   for (;;) {
     int sig = sigtimedwait (set, NULL, &ts);
+    if (sig == SIGUSR1 || sig == SIGUSR2) { /* hold / release I/O (dm wrapper only) */
+      for (size_t i = 0; i < a->n_ids; i++)
+        if ((sig == SIGUSR1 ? kdev_suspend : kdev_resume) (run->one[i].dev) == -1)
+          fprintf (stderr, "buse attach: layer %s: %s\n", a->ids[i], err_get ());
+      fprintf (stderr, "buse attach: I/O %s\n", sig == SIGUSR1 ? "suspended" : "resumed");
+      continue;
+    }
     if (sig > 0) {
       log_info ("signal %d: detaching", sig);
       return 0;
@@ -239,6 +246,8 @@ cmd_attach (int argc, char **argv)
   sigaddset (&set, SIGINT);
   sigaddset (&set, SIGTERM);
   sigaddset (&set, SIGHUP);
+  sigaddset (&set, SIGUSR1);
+  sigaddset (&set, SIGUSR2);
   pthread_sigmask (SIG_BLOCK, &set, NULL); /* before any thread starts */
   if (!a.reattach && kdev_reap (state) == -1)
     fprintf (stderr, "buse attach: reap %s: %s\n", state, err_get ());

@@ -21,9 +21,11 @@ kdev_dm_available (void)
   return access ("/dev/mapper/control", F_OK) == 0;
 }
 
-/* Run one dm task of TYPE on NAME; with a linear table over dev->nbd when DEV is given. */
+/* Run one dm task of TYPE on NAME; with a linear table over dev->nbd when DEV is given.
+ * QUICK (suspend): neither wait for queued I/O nor freeze the filesystem above — for a
+ * device whose connections are dead. */
 static int
-dm_run (int type, const char *name, struct kdev *dev, bool noflush)
+dm_run (int type, const char *name, struct kdev *dev, bool quick)
 {
   struct dm_task *dmt = dm_task_create (type);
   char params[64];
@@ -42,7 +44,7 @@ dm_run (int type, const char *name, struct kdev *dev, bool noflush)
     if (!dm_task_add_target (dmt, 0, dev->size / 512, "linear", params))
       goto out;
   }
-  if (noflush && !dm_task_no_flush (dmt))
+  if (quick && (!dm_task_no_flush (dmt) || !dm_task_skip_lockfs (dmt)))
     goto out;
   if (type == DM_DEVICE_REMOVE)
     dm_task_retry_remove (dmt);
@@ -113,11 +115,21 @@ int
 kdev_dm_reload (struct kdev *dev)
 {
   dm_udev_set_sync_support (0);
-  if (dm_run (DM_DEVICE_SUSPEND, dev->dm_name, NULL, true) == -1 ||
-      dm_run (DM_DEVICE_RELOAD, dev->dm_name, dev, false) == -1)
+  if (!dev->suspended && dm_run (DM_DEVICE_SUSPEND, dev->dm_name, NULL, true) == -1)
+    return -1;
+  if (dm_run (DM_DEVICE_RELOAD, dev->dm_name, dev, false) == -1)
     return -1;
   dev->suspended = false;
   return dm_run (DM_DEVICE_RESUME, dev->dm_name, NULL, false);
+}
+
+int
+kdev_dm_hold (struct kdev *dev)
+{
+  if (dm_run (DM_DEVICE_SUSPEND, dev->dm_name, NULL, true) == -1)
+    return -1;
+  dev->suspended = true;
+  return 0;
 }
 
 int

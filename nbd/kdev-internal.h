@@ -74,6 +74,7 @@ bool kdev_dm_available (void);
 int kdev_dm_create (struct kdev *dev); /* linear over dev->nbd; sets dev->path */
 int kdev_dm_reload (struct kdev *dev); /* point the table at dev->nbd (suspend, load, resume) */
 int kdev_dm_suspend (struct kdev *dev);
+int kdev_dm_hold (struct kdev *dev); /* suspend without flushing or freezing (dead device) */
 int kdev_dm_resume (struct kdev *dev);
 int kdev_dm_remove (const char *dm_name);
 

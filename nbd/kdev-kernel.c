@@ -6,7 +6,8 @@
  * request timeout and a dead-connection timeout, so a daemon restart can hand new sockets to
  * the same device with NBD_CMD_RECONFIGURE while the kernel holds I/O; NBD_CMD_DISCONNECT to
  * detach.  Kernels without the family get the old ioctls (NBD_SET_SOCK, NBD_DO_IT on a
- * thread).  $BUSE_NBD_IOCTL=1 forces the ioctl path (tests).  The device index is chosen
+ * thread).  $BUSE_NBD_IOCTL=1 forces the ioctl path, $BUSE_KDEV_NO_RECONFIGURE=1 makes a
+ * reattach move the dm table to a new device (tests).  The device index is chosen
  * and recorded before the connect, so a crash between the two still leaves a record. */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +23,10 @@
 #include "common/common.h"
 #include "nbd/kdev-internal.h"
 
-#define NBD_BLOCK 4096
+/* The logical block size of /dev/nbdN: 512, not the layers' 4096, so that filesystems with
+ * 1 KiB blocks (mke2fs picks them below 512 MiB) mount too; ext4 with 4 KiB blocks still
+ * sends 4 KiB-aligned I/O. */
+#define NBD_BLOCK 512
 #define MAX_INDEX 256
 
 struct conns {
@@ -301,10 +305,12 @@ kdev_kernel_attach (struct kdev *dev, struct nbds_server *srv)
 int
 kdev_kernel_reconnect (struct kdev *dev, struct nbds_server *srv)
 {
+  const char *no_reconf = getenv ("BUSE_KDEV_NO_RECONFIGURE"); /* tests: force a reload */
   struct conns c;
   int r = -1;
 
-  if (nbd_busy (dev->nbd_index) && !use_ioctl () &&
+  err_set (ENXIO, "nbd%d is not connected any more", dev->nbd_index);
+  if (nbd_busy (dev->nbd_index) && !use_ioctl () && !(no_reconf && *no_reconf == '1') &&
       conns_open (dev, srv, dev->opts.connections, &c) == 0) {
     r = genl_cmd (dev, NBD_CMD_RECONFIGURE, dev->nbd_index, &c);
     conns_close (&c);
@@ -317,6 +323,8 @@ kdev_kernel_reconnect (struct kdev *dev, struct nbds_server *srv)
     return -1;
   log_warn ("layer %s: cannot reconfigure nbd%d (%s); moving %s to a new device", dev->name,
             dev->nbd_index, err_get (), dev->dm_name);
+  if (kdev_dm_hold (dev) == -1) /* hold new I/O in dm while the device is swapped */
+    return -1;
   kdev_kernel_reap_index (dev->nbd_index);
   if (conns_open (dev, srv, dev->opts.connections, &c) == -1)
     return -1;

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Kernel tier (make check-kernel): boot Debian's 6.1 kernel in QEMU (TCG) with nbd, dm and
+# ext4 modules, ./buse and e2fsprogs in an initramfs, and run tests/kernel/guest.sh inside:
+# netlink attach with 2 and 4 connections, the ioctl fallback, the dm wrapper, a restart of
+# buse under a writer, a dm reload onto a new device.  The kernel package is downloaded once
+# (apt-get download, never installed) and cached in tests/kernel/work/.
+#   KERNEL_TESTS="netlink-2 dm"  run a subset      KERNEL_TIMEOUT=280  QEMU time limit (s)
+# Prints "N passed, N failed, N skipped"; exits 1 on any failure, 77 when it cannot run.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+work=$here/work
+BUSE=${BUSE:-$top/buse}
+tests=${KERNEL_TESTS:-}
+limit=${KERNEL_TIMEOUT:-280}
+
+skip() { echo "SKIP: $*"; echo "0 passed, 0 failed, 1 skipped"; exit 77; }
+for c in qemu-system-x86_64 cpio dpkg-deb depmod ldd; do
+  command -v "$c" >/dev/null || skip "$c not installed"
+done
+busybox=$(command -v busybox || true)
+[ -n "$busybox" ] && file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
+  { [ -x /bin/busybox ] && busybox=/bin/busybox; }
+[ -x "$BUSE" ] || skip "$BUSE not built"
+mkdir -p "$work"
+
+# ---- the kernel: newest linux-image-6.1.0-N-amd64, unpacked, depmod'ed ----------------
+kernel_tree() {
+  local kdir
+  kdir=$(ls -d "$work"/k/lib/modules/6.1.0-*-amd64 2>/dev/null | sort -V | tail -n1 || true)
+  if [ -z "$kdir" ]; then
+    local pkg
+    pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | cut -d' ' -f1 |
+      sort -V | tail -n1)
+    [ -n "$pkg" ] || skip "no linux-image-6.1.0-*-amd64 package known to apt"
+    (cd "$work" && ls ${pkg}_*.deb >/dev/null 2>&1 || apt-get download "$pkg" >/dev/null 2>&1) ||
+      skip "apt-get download $pkg failed"
+    rm -rf "$work/k" && mkdir -p "$work/k"
+    dpkg-deb -x "$(ls "$work"/${pkg}_*.deb | head -n1)" "$work/k"
+    kdir=$(ls -d "$work"/k/lib/modules/6.1.0-*-amd64 | tail -n1)
+  fi
+  [ -f "$kdir/modules.dep" ] || depmod -b "$work/k" "$(basename "$kdir")"
+  echo "$kdir"
+}
+kdir=$(kernel_tree)
+kver=$(basename "$kdir")
+vmlinuz=$work/k/boot/vmlinuz-$kver
+
+# ---- modules in load order: dependencies first (modules.dep), crc32c first of all --------
+module_order() {
+  local want=(crc32c_generic crc32c-intel libcrc32c nbd dm-mod dm-bufio dm-bio-prison
+    dm-persistent-data dm-thin-pool loop crc16 mbcache jbd2 ext4)
+  local seen=" " m
+  add() { # path relative to kdir, deps first
+    local p=$1 d
+    case $seen in *" $p "*) return ;; esac
+    for d in $(grep -E "^$p:" "$kdir/modules.dep" | cut -d: -f2); do add "$d"; done
+    seen="$seen$p "
+    echo "$p"
+  }
+  for m in "${want[@]}"; do
+    local p
+    p=$(grep -oE "^[^:]*/$m\.ko:" "$kdir/modules.dep" | head -n1 | tr -d :)
+    [ -n "$p" ] && add "$p"
+  done
+}
+
+# ---- the initramfs ------------------------------------------------------------------------
+root=$work/root
+rm -rf "$root"
+mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,mnt,modules,lib64,usr/lib}
+cp "$busybox" "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+for m in $(module_order); do
+  cp "$kdir/$m" "$root/modules/"
+  basename "$m" >>"$root/modules/order"
+done
+copy_bin() { # binary and the shared libraries it needs
+  local b=$1 dest=$2 lib
+  cp "$b" "$root$dest"
+  for lib in $(ldd "$b" | grep -oE '/[^ ]+\.so[^ ]*'); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+}
+copy_bin "$BUSE" /bin/buse
+for b in mke2fs e2fsck; do copy_bin "$(command -v $b)" /sbin/$b; done
+ln -s mke2fs "$root/sbin/mkfs.ext4"
+cp /etc/mke2fs.conf "$root/etc/" 2>/dev/null || true
+cp "$here/init" "$root/init" && chmod +x "$root/init"
+cp "$here/guest.sh" "$root/guest.sh"
+(cd "$root" && find . | cpio -o -H newc --quiet) >"$work/initrd.cpio"
+
+# ---- boot ---------------------------------------------------------------------------------
+log=$work/console.log
+echo "kernel-tier: booting $kver with $(wc -l <"$root/modules/order") modules" \
+  "(tests: ${tests:-all})"
+start=$SECONDS
+timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel tcg -smp 2 -m 1G -nographic \
+  -no-reboot -kernel "$vmlinuz" -initrd "$work/initrd.cpio" \
+  -append "console=ttyS0 quiet panic=-1 rdinit=/init buse.tests=$(echo "$tests" | tr ' ' ,)" \
+  </dev/null >"$log" 2>&1 || echo "kernel-tier: qemu exited with $? (log $log)"
+tr -d '\r' <"$log" | grep -E '^(guest:|  \||RESULT)' || true
+pass=$(tr -d '\r' <"$log" | grep -c '^RESULT PASS' || true)
+fail=$(tr -d '\r' <"$log" | grep -c '^RESULT FAIL' || true)
+skipped=$(tr -d '\r' <"$log" | grep -c '^RESULT SKIP' || true)
+if ! tr -d '\r' <"$log" | grep -q '^guest: done'; then
+  echo "kernel-tier: the guest did not finish (see $log)"; tail -n 30 "$log"
+  fail=$((fail + 1))
+fi
+echo "kernel-tier: $((SECONDS - start)) s in QEMU"
+echo "$pass passed, $fail failed, $skipped skipped"
+[ "$fail" -eq 0 ]
