@@ -105,12 +105,13 @@ demo-stop:
 # with buse, its tools and their libraries), then `docker plugin create $(PLUGIN_NAME)`.
 # make install [PREFIX=/usr/local] [DESTDIR=]: buse, the systemd unit, daemon.json.example.
 PLUGIN_NAME ?= buse
+PLUGIN_BUILD ?= plugin/build
 PREFIX ?= /usr/local
 DOCKER ?= docker
 plugin: $(BUSE)
-	bash plugin/build-rootfs.sh $(BUSE) plugin/build
+	bash plugin/build-rootfs.sh $(BUSE) $(PLUGIN_BUILD)
 	! $(DOCKER) plugin inspect $(PLUGIN_NAME) >/dev/null 2>&1 || $(DOCKER) plugin rm $(PLUGIN_NAME)
-	$(DOCKER) plugin create $(PLUGIN_NAME) plugin/build
+	$(DOCKER) plugin create $(PLUGIN_NAME) $(PLUGIN_BUILD)
 
 install: $(BUSE)
 	install -D -m 0755 $(BUSE) $(DESTDIR)$(PREFIX)/bin/buse

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# buse as a Docker managed plugin with dockerd 20.10: the bundle of plugin/build-rootfs.sh
-# (config.json + rootfs) goes through `docker plugin create` and `enable`; dockerd restarted
+# buse as a Docker managed plugin with dockerd 20.10: `make plugin` builds the bundle
+# (config.json + rootfs) and runs `docker plugin create`, then `docker plugin enable`; dockerd restarted
 # with --storage-driver buse:latest imports, runs, builds and commits on it; a running
 # container's rootfs, mounted by the plugin inside its own container, is visible to the host
 # through the propagated mount (dockerd gives Init the home <propagatedMount>/buse:latest).
@@ -9,8 +9,9 @@ docker_requires
 docker_scratch
 cleanup_fn '[ $rc -eq 0 ] || [ $rc -eq 77 ] || show_logs'
 start_dockerd d1 vfs
-bash "$TOP/plugin/build-rootfs.sh" "$BUSE" "$T/bundle" >/dev/null || fail "build-rootfs.sh"
-docker plugin create buse "$T/bundle" >/dev/null || fail "docker plugin create"
+# make plugin: the bundle, then `docker plugin create buse` against $DOCKER_HOST (dockerd d1)
+make -s -C "$TOP" plugin BUSE="$BUSE" -o "$BUSE" PLUGIN_BUILD="$T/bundle" DOCKER="$DOCKER_CLI" \
+  >"$T/make.log" 2>&1 || { cat "$T/make.log"; fail "make plugin"; }
 docker plugin enable buse || fail "docker plugin enable"
 assert_eq "$(docker plugin inspect -f '{{.Enabled}}' buse)" true "plugin enabled"
 pid=$(docker plugin inspect -f '{{.ID}}' buse)
