@@ -65,8 +65,12 @@ disk_written() {
 # disk_used DIR: bytes allocated under DIR (sparse files count what they hold).
 disk_used() { du -sx --block-size=1 "$1" | cut -f1; }
 
+# fs_sync: syncfs of the bench fs only.  Never a global sync: a stuck FUSE mount from another
+# test on this shared machine would block it.
+fs_sync() { sync -f "$BENCH_FS"; }
+
 # drop_caches: so reads come from the disk, not the page cache.
-drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+drop_caches() { fs_sync; echo 3 >/proc/sys/vm/drop_caches; }
 
 # now: seconds since the epoch, microsecond resolution.  since T0: seconds since T0.
 now() { echo "$EPOCHREALTIME"; }
@@ -110,10 +114,11 @@ _cell() {
 
 # emit ROW WHAT UNIT KEY REFNAME REFKEY OP VAL GOALTEXT: one line of the results table.
 # ratio = median(KEY) / median(REFKEY); OP le|ge compares the ratio with VAL, lt compares
-# median(KEY) itself with VAL (an absolute goal; the ratio is still shown).
+# median(KEY) itself with VAL (an absolute goal; the ratio is still shown); - is no goal.
 emit() {
   local row=$1 what=$2 unit=$3 key=$4 refname=$5 refkey=$6 op=$7 val=$8 goal=$9
   local b r ratio=n/a met=n/a
+  [ "$op" != - ] || met=-
   b=$(median "$key") r=$(median "$refkey")
   [ -n "$b" ] && [ -n "$r" ] && ratio=$(awk -v b="$b" -v r="$r" \
     'BEGIN { if (r == 0) print "inf"; else printf "%.4g\n", b / r }')
@@ -135,7 +140,7 @@ run_half() {
   timeout -k 15 "$HALF_TIMEOUT" bash "$BENCH_SCRIPT" --half "$drv" >"$log" 2>&1 </dev/null || rc=$?
   grep -E '^(sample|n/a) ' "$log" | sed 's/^/   /' || true
   [ $rc -eq 0 ] && return 0
-  reason=$(grep -E '^(FAIL|SKIP): ' "$log" | tail -n 1 | cut -d' ' -f2- | cut -c1-70)
+  reason=$(grep -E '^(FAIL|SKIP): ' "$log" | tail -n 1 | cut -d' ' -f2- | cut -c1-70) || true
   [ $rc -ne 124 ] || reason="timed out after ${HALF_TIMEOUT}s"
   [ -n "$reason" ] || reason="exit $rc, see bench/work/${log##*/}"
   na "$drv" "$reason"
