@@ -191,3 +191,17 @@ busybox_dir() {
 
 # import_dir DIR NAME: docker import of DIR's tree as image NAME.
 import_dir() { tar -C "$1" -c . | docker import -c 'CMD ["/bin/sh"]' - "$2" >/dev/null; }
+
+# gdbench: path of bench/gdbench built with go (moby's vfs/overlay2 from Debian's source).
+gdbench() {
+  local bin=$BUILD/bench/gdbench src=$TOP/bench/gdbench
+  requires go
+  [ -d /usr/share/gocode/src/github.com/docker/docker/daemon/graphdriver ] ||
+    skip "golang-github-docker-docker-dev not installed"
+  if [ ! -x "$bin" ] || [ -n "$(find "$src" -newer "$bin" -name '*.go')" ]; then
+    mkdir -p "$BUILD/bench"
+    (cd "$src" && GO111MODULE=off GOPATH=$src/stub:/usr/share/gocode \
+      GOCACHE=$BUILD/bench/gocache go build -o "$bin" .) >&2 || fail "building gdbench failed"
+  fi
+  echo "$bin"
+}
