@@ -205,3 +205,32 @@ gdbench() {
   fi
   echo "$bin"
 }
+
+# nstime_bin: bench/nstime.c built static (for copying into images).
+nstime_bin() {
+  local bin=$BUILD/bench/nstime
+  if [ ! -x "$bin" ] || [ "$TOP/bench/nstime.c" -nt "$bin" ]; then
+    mkdir -p "$BUILD/bench"
+    cc -O2 -static -o "$bin" "$TOP/bench/nstime.c" || fail "building nstime failed"
+  fi
+  echo "$bin"
+}
+
+# big_image NAME MIB: busybox + /nstime + /big (MIB MiB of random data), imported as NAME.
+big_image() {
+  local d=$T/big-image
+  mkdir -p "$d"
+  tar -C "$d" -xf "$(busybox_tar)"
+  install -m 0755 "$(nstime_bin)" "$d/nstime"
+  head -c $(($2 * MiB)) /dev/urandom >"$d/big"
+  import_dir "$d" "$1"
+  rm -rf "$d"
+}
+
+# in_container_time CTR CMD...: `docker exec CTR /nstime CMD...`, prints the seconds.
+in_container_time() {
+  local c=$1 out
+  shift
+  out=$(docker exec "$c" /nstime "$@" 2>&1 >/dev/null) || { echo "$out" >&2; return 1; }
+  echo "$out" | awk '$1 == "nstime" { print $2 }'
+}
