@@ -9,35 +9,45 @@
 
 #include "nbd/internal.h"
 
+/* Take the next request (NULL: closing and the queue is empty).  DONE: the worker just
+ * answered one, counted out of the in-flight total under the same lock. */
+static struct request *
+next_request (struct conn *c, bool done)
+{
+  struct request *r;
+
+  pthread_mutex_lock (&c->q_lock);
+  if (done && c->inflight-- == c->srv->opts.max_requests)
+    pthread_cond_signal (&c->q_space); /* the reader waits for room */
+  while (c->q_head == NULL && !c->closing) {
+    c->idle++;
+    pthread_cond_wait (&c->q_work, &c->q_lock);
+    c->idle--;
+    if (c->waking > 0)
+      c->waking--;
+  }
+  r = c->q_head;
+  if (r) {
+    c->q_head = r->next;
+    if (c->q_head == NULL)
+      c->q_tail = NULL;
+    c->queued--;
+  }
+  pthread_mutex_unlock (&c->q_lock);
+  return r;
+}
+
 static void *
 worker_run (void *arg)
 {
   struct conn *c = arg;
+  struct request *r;
 
-  for (;;) {
-    struct request *r;
-
-    pthread_mutex_lock (&c->q_lock);
-    while (c->q_head == NULL && !c->closing)
-      pthread_cond_wait (&c->q_work, &c->q_lock);
-    r = c->q_head;
-    if (r == NULL) {
-      pthread_mutex_unlock (&c->q_lock);
-      return NULL;
-    }
-    c->q_head = r->next;
-    if (c->q_head == NULL)
-      c->q_tail = NULL;
-    pthread_mutex_unlock (&c->q_lock);
-
+  for (r = next_request (c, false); r; r = next_request (c, true)) {
     nbds_request_run (c, r);
     nbds_request_free (r);
-
-    pthread_mutex_lock (&c->q_lock);
-    c->inflight--;
-    pthread_cond_signal (&c->q_space);
-    pthread_mutex_unlock (&c->q_lock);
   }
+  return NULL;
 }
 
 static void
@@ -79,7 +89,16 @@ enqueue (struct conn *c, struct request *r)
     c->q_head = r;
   c->q_tail = r;
   c->inflight++;
-  pthread_cond_signal (&c->q_work);
+  c->queued++;
+  /* Wake a sleeping worker only when the queue outgrows what the awake ones will take
+   * right after their current request: quick requests (page cache) stay on a few hot
+   * threads instead of bouncing through all of them; when requests block, the queue grows
+   * and more workers wake up. */
+  unsigned awake = c->nworkers - c->idle + c->waking;
+  if (c->idle > c->waking && c->queued > 2 * awake) {
+    c->waking++;
+    pthread_cond_signal (&c->q_work);
+  }
   pthread_mutex_unlock (&c->q_lock);
 }
 
@@ -98,7 +117,9 @@ transmission (struct conn *c)
     pthread_mutex_unlock (&c->q_lock);
     if (nbds_request_read (c, &r) != 1)
       break;
-    if (r->error || c->nworkers == 0) {
+    if (nbds_request_try_inline (c, r)) {
+      nbds_request_free (r); /* answered from the page cache */
+    } else if (r->error || c->nworkers == 0) {
       nbds_request_run (c, r); /* an error reply: no need for a worker */
       nbds_request_free (r);
     } else {
@@ -121,6 +142,7 @@ conn_free (struct conn *c)
   pthread_cond_destroy (&c->q_space);
   free (c->default_export);
   free (c->meta_export);
+  free (c->rbuf);
   pthread_mutex_lock (&srv->lock);
   for (struct conn **p = &srv->conns; *p; p = &(*p)->next)
     if (*p == c) {

@@ -7,6 +7,7 @@
 #include <linux/falloc.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include "nbd/internal.h"
 
@@ -82,6 +83,20 @@ file_pread (void *h, void *buf, uint32_t count, uint64_t offset)
     return -1;
   }
   return 0;
+}
+
+static int
+file_pread_nowait (void *h, void *buf, uint32_t count, uint64_t offset)
+{
+  struct file *f = h;
+  struct iovec iov = { .iov_base = buf, .iov_len = count };
+  ssize_t r = preadv2 (f->fd, &iov, 1, offset, RWF_NOWAIT);
+
+  if (r == count)
+    return 0;
+  if (r >= 0 || errno == EOPNOTSUPP)
+    errno = EAGAIN; /* partly cached, past EOF, or no RWF_NOWAIT: the blocking path knows */
+  return -1;
 }
 
 static int
@@ -218,4 +233,5 @@ const struct nbds_backend nbds_file_backend = {
   .extents = file_extents,
   .cache = file_cache,
   .close = file_close,
+  .pread_nowait = file_pread_nowait,
 };

@@ -158,10 +158,17 @@ struct conn {
   pthread_mutex_t q_lock;
   pthread_cond_t q_work, q_space;
   struct request *q_head, *q_tail;
-  unsigned inflight;
+  unsigned inflight; /* read and not yet answered */
+  unsigned queued;   /* in q_head..q_tail */
+  unsigned idle;     /* workers waiting on q_work */
+  unsigned waking;   /* signalled, not yet running */
   bool closing;
   pthread_t *workers;
   unsigned nworkers;
+
+  /* the reader's buffer: requests arrive back to back, so one recv gets many headers */
+  char *rbuf;
+  size_t rpos, rlen;
 };
 
 struct request {
@@ -195,6 +202,7 @@ int nbds_handshake (struct conn *c);
 /* Read one request (and a WRITE's payload).  1 = got one, 0 = end of connection. */
 int nbds_request_read (struct conn *c, struct request **out);
 void nbds_request_run (struct conn *c, struct request *r);
+bool nbds_request_try_inline (struct conn *c, struct request *r);
 void nbds_request_free (struct request *r);
 int nbds_errno_to_nbd (int err);
 

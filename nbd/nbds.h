@@ -36,6 +36,10 @@ struct nbds_backend {
   int (*cache) (void *h, uint32_t count, uint64_t offset);
   /* Called when the export is removed from the server and no connection uses it any more. */
   void (*close) (void *h);
+  /* Optional: pread that fails with EAGAIN instead of blocking (data not in the page cache;
+   * RWF_NOWAIT).  The connection's reader thread then answers cached reads itself, without
+   * a hand-off to a worker thread; anything else still goes to the workers. */
+  int (*pread_nowait) (void *h, void *buf, uint32_t count, uint64_t offset);
 };
 
 /* ---- server ------------------------------------------------------------------------- */

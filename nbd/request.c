@@ -5,6 +5,7 @@
  * never loses its framing.  nbds_errno_to_nbd is the one place errno becomes NBD_E*. */
 #include <inttypes.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "nbd/internal.h"
 
@@ -72,15 +73,43 @@ validate (const struct conn *c, const struct request *r)
   return 0;
 }
 
+#define RBUF_SIZE 65536
+
+/* Read LEN bytes through the connection's buffer (big payloads go straight to BUF). */
+static int
+conn_recv (struct conn *c, void *buf, size_t len)
+{
+  char *p = buf;
+
+  if (c->rbuf == NULL && (c->rbuf = malloc (RBUF_SIZE)) == NULL)
+    return -1;
+  while (len > 0) {
+    size_t n = MIN (len, c->rlen - c->rpos);
+    memcpy (p, c->rbuf + c->rpos, n);
+    c->rpos += n, p += n, len -= n;
+    if (len == 0)
+      break;
+    if (len >= RBUF_SIZE)
+      return nbds_recv_all (c->fd, p, len);
+    ssize_t r = recv (c->fd, c->rbuf, RBUF_SIZE, 0);
+    if (r == -1 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return -1;
+    c->rpos = 0, c->rlen = r;
+  }
+  return 0;
+}
+
 /* Read and drop LEN payload bytes. */
 static int
-skip_payload (int fd, uint32_t len)
+skip_payload (struct conn *c, uint32_t len)
 {
   char buf[65536];
 
   while (len > 0) {
     uint32_t n = len < sizeof buf ? len : sizeof buf;
-    if (nbds_recv_all (fd, buf, n) == -1)
+    if (conn_recv (c, buf, n) == -1)
       return -1;
     len -= n;
   }
@@ -97,13 +126,13 @@ read_payload (struct conn *c, struct request *r)
       log_warn ("nbd: fd %d: WRITE of %" PRIu32 " bytes: dropping the connection", c->fd, r->count);
       return -1;
     }
-    return skip_payload (c->fd, r->count);
+    return skip_payload (c, r->count);
   }
   if ((r->buf = malloc (r->count)) == NULL) {
     r->error = NBDS_ENOMEM;
-    return skip_payload (c->fd, r->count);
+    return skip_payload (c, r->count);
   }
-  return nbds_recv_all (c->fd, r->buf, r->count);
+  return conn_recv (c, r->buf, r->count);
 }
 
 int
@@ -112,7 +141,7 @@ nbds_request_read (struct conn *c, struct request **out)
   uint8_t h[28];
   struct request *r;
 
-  if (nbds_recv_all (c->fd, h, sizeof h) == -1)
+  if (conn_recv (c, h, sizeof h) == -1)
     return 0;
   if (be32_get (h) != NBDS_REQUEST_MAGIC) {
     log_warn ("nbd: fd %d: bad request magic 0x%08x: disconnecting", c->fd, be32_get (h));
@@ -195,15 +224,46 @@ dispatch (struct conn *c, struct request *r)
   return nbds_reply_simple (c, r->cookie, 0, NULL, 0) == -1 ? 1 : 0;
 }
 
+static void
+log_request (const struct conn *c, const struct request *r, const char *how)
+{
+  log_debug ("nbd", "nbd: fd %d: %s offset %" PRIu64 " count %" PRIu32 " flags 0x%x%s", c->fd,
+             r->type < ARRAY_SIZE (cmd_names) ? cmd_names[r->type] : "UNKNOWN", r->offset, r->count,
+             r->flags, how);
+}
+
+/* The reader thread's fast path: a READ served from the page cache, answered right here.
+ * False: it would block (or is not a plain read), give it to a worker. */
+bool
+nbds_request_try_inline (struct conn *c, struct request *r)
+{
+  const struct export *e = c->exp;
+  char *buf;
+  bool hole;
+
+  if (r->type != NBDS_CMD_READ || r->error || e->be->pread_nowait == NULL)
+    return false;
+  if ((buf = malloc (r->count)) == NULL)
+    return false;
+  if (e->be->pread_nowait (e->h, buf, r->count, r->offset) == -1) {
+    free (buf);
+    return false;
+  }
+  if (log_debug_on ("nbd"))
+    log_request (c, r, " (cached)");
+  hole = c->structured && all_zero (buf, r->count);
+  nbds_reply_read (c, r->cookie, r->offset, buf, r->count, hole);
+  free (buf);
+  return true;
+}
+
 void
 nbds_request_run (struct conn *c, struct request *r)
 {
   int nbd_err = r->error, ret;
 
   if (log_debug_on ("nbd"))
-    log_debug ("nbd", "nbd: fd %d: %s offset %" PRIu64 " count %" PRIu32 " flags 0x%x%s", c->fd,
-               r->type < ARRAY_SIZE (cmd_names) ? cmd_names[r->type] : "UNKNOWN", r->offset,
-               r->count, r->flags, nbd_err ? " (rejected)" : "");
+    log_request (c, r, nbd_err ? " (rejected)" : "");
   if (nbd_err) {
     nbds_reply_error (c, r->cookie, nbd_err, "invalid request");
     return;
