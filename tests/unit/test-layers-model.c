@@ -20,6 +20,7 @@ struct mlayer {
   uint8_t *data;
   uint64_t size;
   struct layer_stack *ls;
+  unsigned children;
 };
 
 static struct mlayer L[MAX_LAYERS];
@@ -29,7 +30,7 @@ static struct layer_store *st;
 static char home[256];
 static uint64_t rng, seq, op_no;
 static bool trace;
-static unsigned max_depth, live_seals, snapshots;
+static unsigned max_depth, live_seals, snapshots, branches;
 #define TR(...)                                                                                    \
   do {                                                                                             \
     if (trace)                                                                                     \
@@ -204,6 +205,7 @@ op_snapshot (struct mlayer *p)
   max_depth = MAX (max_depth, info.depth);
   snapshots++;
   live_seals += p->ls != NULL;
+  branches += p->children++ > 0; /* a second child of one parent */
 }
 
 static void
@@ -368,10 +370,10 @@ main (void)
   check_all ();
   reopen ();
   check_all ();
-  printf ("ok: %" PRIu64 " operations, %u snapshots (%u of open layers), max depth %u, %zu layers,"
-          " store uses %" PRIu64 " KiB\n",
-          ops, snapshots, live_seals, max_depth, nl, layer_store_disk_bytes (st) >> 10);
-  CHECK (max_depth >= 32 && live_seals > 0);
+  printf ("ok: %" PRIu64 " operations, %u snapshots (%u of open layers, %u branches), max depth %u,"
+          " %zu layers, store uses %" PRIu64 " KiB\n",
+          ops, snapshots, live_seals, branches, max_depth, nl, layer_store_disk_bytes (st) >> 10);
+  CHECK (max_depth >= 32 && live_seals > 0 && branches > 0);
   for (size_t i = 0; i < nl; i++) {
     layer_stack_close (L[i].ls);
     free (L[i].data);
