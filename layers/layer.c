@@ -3,6 +3,8 @@
  * diff, which becomes sealed (immutable).  The rule for a sealed parent that is written again:
  * an open writable parent is sealed live (stack_seal: flush, then a fresh top diff for it); a
  * closed one keeps its sealed top and gets a fresh top diff the next time it is opened writable.
+ * Sealing writes nothing: a diff is sealed when another diff names it as parent (derived at
+ * open), so a diff whose children are all removed becomes writable again after a restart.
  * The layer json is the commit point: it is written last, atomically. */
 #include <string.h>
 #include <time.h>
