@@ -143,7 +143,7 @@ _run_dockerd() { # name
   for ((i = 0; i < 600; i++)); do
     kill -0 "${DOCKERD_PID[$n]}" 2>/dev/null ||
       { grep -E 'level=(error|fatal)' "$d/dockerd.log" | tail -n 10; fail "dockerd $n exited"; }
-    "$DOCKER_CLI" -H "unix://$d/docker.sock" version >/dev/null 2>&1 && return 0
+    timeout 10 "$DOCKER_CLI" -H "unix://$d/docker.sock" version >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   tail -n 20 "$d/dockerd.log"
@@ -165,8 +165,8 @@ stop_dockerd() {
   local n=$1 ids
   [ -n "${DOCKERD_PID[$n]:-}" ] || return 0
   if kill -0 "${DOCKERD_PID[$n]}" 2>/dev/null; then
-    ids=$(dk "$n" ps -aq 2>/dev/null) || true
-    [ -z "$ids" ] || dk "$n" rm -f $ids >/dev/null 2>&1 || true
+    ids=$(DOCKER_TIMEOUT=30 dk "$n" ps -aq 2>/dev/null) || true
+    [ -z "$ids" ] || DOCKER_TIMEOUT=60 dk "$n" rm -f $ids >/dev/null 2>&1 || true
     stop_pid_slow "${DOCKERD_PID[$n]}"
   fi
   [ -z "${CONTAINERD_PID[$n]:-}" ] || stop_pid "${CONTAINERD_PID[$n]}"
@@ -194,10 +194,16 @@ stop_pid_slow() {
 
 # use_dockerd NAME: make `docker` talk to dockerd NAME.
 use_dockerd() { export DOCKER_HOST=unix://${DOCKERD_SOCK[$1]}; }
-# docker ARGS: the 20.10 client against the current dockerd.
-docker() { "$DOCKER_CLI" "$@"; }
+# docker ARGS: the 20.10 client against the current dockerd.  Every call is bounded
+# (DOCKER_TIMEOUT, default 300 s), so a hung call fails the test and the cleanup still runs
+# (the runner's own timeout ends in SIGKILL, which leaves everything behind).
+docker() { timeout "${DOCKER_TIMEOUT:-300}" "$DOCKER_CLI" "$@"; }
 # dk NAME ARGS: the client against dockerd NAME.
-dk() { local n=$1; shift; DOCKER_HOST=unix://${DOCKERD_SOCK[$n]} "$DOCKER_CLI" "$@"; }
+dk() {
+  local n=$1
+  shift
+  DOCKER_HOST=unix://${DOCKERD_SOCK[$n]} timeout "${DOCKER_TIMEOUT:-300}" "$DOCKER_CLI" "$@"
+}
 
 # busybox_tar: path of the busybox rootfs tarball (made once per test).
 busybox_tar() {

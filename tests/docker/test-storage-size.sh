@@ -5,8 +5,10 @@ source "$(dirname "$0")/lib.sh"
 docker_setup
 [ "${DOCKER_TEST_DRIVER:-buse}" != vfs ] || skip "vfs has no size limit on this host fs"
 make_busybox_image bb
-write='dd if=/dev/zero of=/f1 bs=1M count=32 2>&1 && sync && echo small ok;
-  dd if=/dev/zero of=/f2 bs=1M count=100 2>&1; sync; echo rc=$?; df -m / | tail -n 1'
+# conv=fsync, not sync(1): a global sync waits on every filesystem of the host, including
+# other tests' hung ones.
+write='dd if=/dev/zero of=/f1 bs=1M count=32 conv=fsync 2>&1 && echo small ok;
+  dd if=/dev/zero of=/f2 bs=1M count=100 conv=fsync 2>&1; echo rc=$?; df -m / | tail -n 1'
 out=$(docker run --rm --network none --storage-opt size=64M bb sh -c "$write")
 echo "$out"
 grep -q 'small ok' <<<"$out" || fail "32 MiB did not fit in 64 MiB"
