@@ -95,6 +95,8 @@ int gd_metrics_wrap (struct gd_metrics *m, struct nbds_resolver *r);
 int gd_metrics_listen (struct gd_metrics *m, const char *hostport, gd_gauges_fn fn, void *ctx);
 /* The gauges of `buse serve`: CTX is its struct gd_daemon. */
 void gd_metrics_daemon_gauges (void *ctx, struct gd_metrics_gauges *g);
+/* Stop serving /metrics (before the gauges' context goes away).  Accepts NULL. */
+void gd_metrics_stop (struct gd_metrics *m);
 /* Free after every server that used a wrapped resolver is freed.  Accepts NULL. */
 void gd_metrics_free (struct gd_metrics *m);
 

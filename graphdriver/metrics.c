@@ -413,12 +413,20 @@ gd_metrics_listen (struct gd_metrics *m, const char *hostport, gd_gauges_fn fn, 
 }
 
 void
+gd_metrics_stop (struct gd_metrics *m)
+{
+  if (!m || !m->mhd)
+    return;
+  MHD_stop_daemon (m->mhd);
+  m->mhd = NULL;
+}
+
+void
 gd_metrics_free (struct gd_metrics *m)
 {
   if (!m)
     return;
-  if (m->mhd)
-    MHD_stop_daemon (m->mhd);
+  gd_metrics_stop (m);
   while (m->stats) {
     struct mstat *s = m->stats;
     m->stats = s->next;

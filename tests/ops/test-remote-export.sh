@@ -40,6 +40,7 @@ ok "layer open for writing refused: $(head -c 120 "$T/info" | tr '\n' ' ')"
 wait $holder || fail "local writer"
 nbdinfo "nbd://127.0.0.1:$port/l1" >/dev/null || fail "l1 not exported"
 stop_pid "$OPS_PID"
+"$BUSE" export --home "$H" l2 "$T/want.img" || fail "buse export after the local write"
 
 # the flag is off by default: buse serve opens no TCP listener
 if "$BUSE" serve --help | grep -q -- '--export'; then
