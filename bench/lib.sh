@@ -69,8 +69,14 @@ disk_used() { du -sx --block-size=1 "$1" | cut -f1; }
 # test on this shared machine would block it.
 fs_sync() { sync -f "$BENCH_FS"; }
 
-# drop_caches: so reads come from the disk, not the page cache.
-drop_caches() { fs_sync; echo 3 >/proc/sys/vm/drop_caches; }
+# drop_cache [FILE...]: drop from the page cache every file over 1 MiB under $T (data roots,
+# diff files, images) and the FILEs.  Never /proc/sys/vm/drop_caches: on this shared machine it
+# blocks (uninterruptibly) on any other test's stuck filesystem.
+drop_cache() {
+  fs_sync
+  { find "$T" -xdev -type f -size +1M -print0; [ $# -eq 0 ] || printf '%s\0' "$@"; } |
+    xargs -0 -r "$(nstime_bin)" --drop
+}
 
 # now: seconds since the epoch, microsecond resolution.  since T0: seconds since T0.
 now() { echo "$EPOCHREALTIME"; }

@@ -1,10 +1,34 @@
-/* nstime.c: run a command and print its wall time in seconds (nanosecond clock) on stderr
- * as "nstime SECONDS".  Built static by the bench rows and copied into images, so a time is
- * taken inside the container (busybox's date has no %N; docker exec would add ~0.1 s). */
+/* nstime.c: two small tools for the bench rows, built static so they can be copied into
+ * images and run inside containers:
+ *   nstime COMMAND [ARGS]   run COMMAND, print its wall time in seconds on stderr as
+ *                           "nstime SECONDS" (busybox's date has no %N, and timing around
+ *                           `docker exec` would add ~0.1 s);
+ *   nstime --drop FILE...   flush each FILE and drop its pages from the page cache
+ *                           (fadvise DONTNEED): cold reads without a global drop_caches,
+ *                           which blocks on any stuck filesystem of this shared machine. */
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+static int
+drop (int n, char **files)
+{
+  int i, fd, rc = 0;
+
+  for (i = 0; i < n; i++) {
+    fd = open (files[i], O_RDONLY);
+    if (fd < 0 || fdatasync (fd) < 0 || posix_fadvise (fd, 0, 0, POSIX_FADV_DONTNEED) != 0) {
+      perror (files[i]);
+      rc = 1;
+    }
+    if (fd >= 0)
+      close (fd);
+  }
+  return rc;
+}
 
 int
 main (int argc, char **argv)
@@ -14,9 +38,11 @@ main (int argc, char **argv)
   pid_t pid;
 
   if (argc < 2) {
-    fprintf (stderr, "usage: nstime COMMAND [ARGS]\n");
+    fprintf (stderr, "usage: nstime COMMAND [ARGS] | nstime --drop FILE...\n");
     return 2;
   }
+  if (strcmp (argv[1], "--drop") == 0)
+    return drop (argc - 2, argv + 2);
   clock_gettime (CLOCK_MONOTONIC, &a);
   pid = fork ();
   if (pid == 0) {
