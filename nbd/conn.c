@@ -9,16 +9,42 @@
 
 #include "nbd/internal.h"
 
+/* Payload bytes a connection may hold at once: a client cannot make the server buffer
+ * max_requests x max_payload of writes. */
+static uint64_t
+held_limit (const struct conn *c)
+{
+  return 2 * (uint64_t)c->srv->opts.max_payload;
+}
+
+void
+nbds_conn_wait_room (struct conn *c, uint32_t bytes)
+{
+  pthread_mutex_lock (&c->q_lock);
+  while (c->inflight >= c->srv->opts.max_requests ||
+         (c->inflight > 0 && c->held + bytes > held_limit (c))) {
+    c->reader_waits = true;
+    pthread_cond_wait (&c->q_space, &c->q_lock);
+  }
+  c->reader_waits = false;
+  c->held += bytes;
+  pthread_mutex_unlock (&c->q_lock);
+}
+
 /* Take the next request (NULL: closing and the queue is empty).  DONE: the worker just
- * answered one, counted out of the in-flight total under the same lock. */
+ * answered one holding DONE_BYTES, counted out under the same lock. */
 static struct request *
-next_request (struct conn *c, bool done)
+next_request (struct conn *c, bool done, uint32_t done_bytes)
 {
   struct request *r;
 
   pthread_mutex_lock (&c->q_lock);
-  if (done && c->inflight-- == c->srv->opts.max_requests)
-    pthread_cond_signal (&c->q_space); /* the reader waits for room */
+  if (done) {
+    c->inflight--;
+    c->held -= done_bytes;
+    if (c->reader_waits)
+      pthread_cond_signal (&c->q_space);
+  }
   while (c->q_head == NULL && !c->closing) {
     c->idle++;
     pthread_cond_wait (&c->q_work, &c->q_lock);
@@ -42,8 +68,10 @@ worker_run (void *arg)
 {
   struct conn *c = arg;
   struct request *r;
+  uint32_t bytes;
 
-  for (r = next_request (c, false); r; r = next_request (c, true)) {
+  for (r = next_request (c, false, 0); r; r = next_request (c, true, bytes)) {
+    bytes = r->held;
     nbds_request_run (c, r);
     nbds_request_free (r);
   }
@@ -102,25 +130,30 @@ enqueue (struct conn *c, struct request *r)
   pthread_mutex_unlock (&c->q_lock);
 }
 
+static void
+release_held (struct conn *c, uint32_t bytes)
+{
+  pthread_mutex_lock (&c->q_lock);
+  c->held -= bytes;
+  pthread_mutex_unlock (&c->q_lock);
+}
+
 /* The reader loop of the transmission phase. */
 static void
 transmission (struct conn *c)
 {
-  unsigned max = c->srv->opts.max_requests;
   struct request *r;
 
   start_workers (c);
   for (;;) {
-    pthread_mutex_lock (&c->q_lock);
-    while (c->inflight >= max)
-      pthread_cond_wait (&c->q_space, &c->q_lock);
-    pthread_mutex_unlock (&c->q_lock);
+    nbds_conn_wait_room (c, 0);
     if (nbds_request_read (c, &r) != 1)
       break;
     if (nbds_request_try_inline (c, r)) {
       nbds_request_free (r); /* answered from the page cache */
     } else if (r->error || c->nworkers == 0) {
       nbds_request_run (c, r); /* an error reply: no need for a worker */
+      release_held (c, r->held);
       nbds_request_free (r);
     } else {
       enqueue (c, r);

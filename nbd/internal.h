@@ -162,6 +162,8 @@ struct conn {
   unsigned queued;   /* in q_head..q_tail */
   unsigned idle;     /* workers waiting on q_work */
   unsigned waking;   /* signalled, not yet running */
+  uint64_t held;     /* WRITE payload bytes in memory (in flight) */
+  bool reader_waits; /* the reader sleeps on q_space */
   bool closing;
   pthread_t *workers;
   unsigned nworkers;
@@ -177,6 +179,7 @@ struct request {
   uint64_t cookie, offset;
   uint32_t count;
   uint32_t error; /* an NBD error found while reading it (the reply is just that error) */
+  uint32_t held;  /* payload bytes counted in conn->held */
   void *buf;      /* WRITE payload */
 };
 
@@ -194,6 +197,8 @@ int nbds_conn_start (struct nbds_server *srv, int fd, const char *default_export
 
 /* conn.c */
 void *nbds_conn_run (void *arg);
+/* Wait until one more request (holding BYTES of payload) fits the connection's limits. */
+void nbds_conn_wait_room (struct conn *c, uint32_t bytes);
 
 /* handshake.c: 0 = transmission phase entered, -1 = close the connection */
 int nbds_handshake (struct conn *c);

@@ -128,6 +128,8 @@ read_payload (struct conn *c, struct request *r)
     }
     return skip_payload (c, r->count);
   }
+  nbds_conn_wait_room (c, r->count); /* counted until the request is answered */
+  r->held = r->count;
   if ((r->buf = malloc (r->count)) == NULL) {
     r->error = NBDS_ENOMEM;
     return skip_payload (c, r->count);

@@ -36,7 +36,9 @@ diff -r "$T/ref" "$T/mnt/ref" || fail "files differ after remount"
 ok "100 MiB of files verified after remount"
 umount "$T/mnt"
 losetup -d "$loop"
-fusermount3 -u "$T/fuse"
+# The loop device goes away once nobody holds it open (udev may still be probing it).
+wait_for sh -c "! losetup -j '$T/fuse/disk' | grep -q ."
+wait_for fusermount3 -u "$T/fuse"
 for ((i = 0; i < 100; i++)); do kill -0 "$fpid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$fpid" 2>/dev/null && fail "nbdfuse still running"
 stop_pid "$BUSE_PID"
