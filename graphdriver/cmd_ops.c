@@ -213,6 +213,12 @@ export_to (const struct ops_args *a, const char *id, const char *out)
     layer_store_close (st);
     return fail ("export");
   }
+  CLEANUP_FREE char *mnt = xasprintf ("%s/mnt/%s/rootfs", a->home, id);
+  if (mnt && is_mountpoint (mnt) == 1)
+    fprintf (stderr,
+             "buse export: warning: layer %s is mounted; what is not flushed yet is "
+             "missing from the image\n",
+             id);
   bar = !a->no_progress && (a->progress || isatty (2));
   r = gd_export_image (st, id, fd, bar);
   if (r == 0 && fd != 1 && fsync (fd) == -1 && errno != EINVAL)

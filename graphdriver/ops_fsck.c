@@ -205,14 +205,23 @@ check_owned (struct fsck *f, struct ops_layer *l)
   }
 }
 
-/* Export L to a sparse temporary file and run e2fsck -fn on it. */
+/* Export L to a sparse temporary file and run e2fsck -fn on it.  A mounted layer is left
+ * alone: its filesystem is live and its newest blocks may not be flushed yet. */
 static void
 check_fs (struct fsck *f, struct ops_layer *l)
 {
   CLEANUP_FREE char *tmp = xasprintf ("%s/buse-fsck.XXXXXX", f->tmpdir);
+  CLEANUP_FREE char *mnt = xasprintf ("%s/mnt/%s/rootfs", f->s.home, l->id);
   CLEANUP_FREE char *out = NULL;
-  int fd = tmp ? mkstemp (tmp) : -1, r;
+  int fd = -1, r;
 
+  if (mnt && is_mountpoint (mnt) == 1) {
+    printf ("layer %s: mounted, filesystem not checked\n", l->id);
+    f->warnings++;
+    return;
+  }
+  if (tmp)
+    fd = mkstemp (tmp);
   if (fd == -1) {
     fprintf (stderr, "buse fsck: temporary file in %s: %m\n", f->tmpdir);
     f->errors++;
