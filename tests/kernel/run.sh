@@ -66,8 +66,9 @@ module_order() {
 }
 
 # ---- the initramfs ------------------------------------------------------------------------
-root=$work/root
-rm -rf "$root"
+run=$(mktemp -d "$work/run.XXXXXX") # private: a smoke test may run beside the full tier
+trap 'rm -rf "$run"' EXIT
+root=$run/root
 mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,mnt,modules,lib64,usr/lib}
 cp "$busybox" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
@@ -89,15 +90,15 @@ ln -s mke2fs "$root/sbin/mkfs.ext4"
 cp /etc/mke2fs.conf "$root/etc/" 2>/dev/null || true
 cp "$here/init" "$root/init" && chmod +x "$root/init"
 cp "$here/guest.sh" "$root/guest.sh"
-(cd "$root" && find . | cpio -o -H newc --quiet) >"$work/initrd.cpio"
+(cd "$root" && find . | cpio -o -H newc --quiet) >"$run/initrd.cpio"
 
 # ---- boot ---------------------------------------------------------------------------------
-log=$work/console.log
+log=$work/console${KERNEL_TESTS:+-subset}.log
 echo "kernel-tier: booting $kver with $(wc -l <"$root/modules/order") modules" \
   "(tests: ${tests:-all})"
 start=$SECONDS
 timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel tcg -smp 2 -m 1G -nographic \
-  -no-reboot -kernel "$vmlinuz" -initrd "$work/initrd.cpio" \
+  -no-reboot -kernel "$vmlinuz" -initrd "$run/initrd.cpio" \
   -append "console=ttyS0 quiet panic=-1 rdinit=/init buse.tests=$(echo "$tests" | tr ' ' ,)" \
   </dev/null >"$log" 2>&1 || echo "kernel-tier: qemu exited with $? (log $log)"
 tr -d '\r' <"$log" | grep -E '^(guest:|  \||RESULT)' || true
