@@ -4,9 +4,8 @@
 # run (diffs, data roots) from the page cache (fadvise; see drop_cache), on an image of
 # depth 1 and one of depth 64 (the file in the bottom layer, 63 small layers above; both
 # loaded with `docker load` from an archive made by bench/mkimage.py; QUICK: depth 16).
-# References: overlay2
-# at the same depths, and a plain ext4 image on a loop device read on the host (the block
-# path without NBD).  Goal: buse at depth 64 ≥ 0.9× its depth-1 throughput.
+# References: overlay2 at the same depths, and a plain ext4 image on a loop device read on the
+# host (the block path without NBD).  Goal: buse at depth 64 ≥ 0.9× its depth-1 throughput.
 source "$(dirname "$0")/../lib.sh"
 
 MIB=$(q 256 1024)
