@@ -38,6 +38,14 @@ table_md() {
   echo "![ratios](results.png)"
   echo
   [ ! -s "$work/extra.txt" ] || cat "$work/extra.txt"
+  echo "## What each row measures"
+  echo
+  for f in "$out"/nbd.sh "$out"/rows/[0-9]*-*.sh "$out"/layers.sh; do
+    [ -f "$f" ] || continue
+    # The row's header comment, from its second line up to the first line that is not one.
+    echo "- **\`${f#"$out"/}\`**: $(sed -n '2,/^[^#]/p' "$f" | grep '^#' | sed 's/^# \{0,1\}//' |
+      tr '\n' ' ' | sed 's/ *$//')"
+  done
 } >"$out/results.md"
 
 # The stdout table: fixed-width columns.
