@@ -378,9 +378,13 @@ kdev_reap (const char *state_dir)
   while ((e = readdir (d)) != NULL) {
     CLEANUP_FREE char *rec = NULL;
     struct stat st;
+    int pid;
+    rec = xasprintf ("%s/%s", state_dir, e->d_name);
+    /* a half-made record of a dead process names no kernel object yet: just remove it */
+    if (rec && sscanf (e->d_name, ".new-%d-", &pid) == 1 && kill (pid, 0) == -1 && errno == ESRCH)
+      remove_tree (rec);
     if (e->d_name[0] == '.')
       continue;
-    rec = xasprintf ("%s/%s", state_dir, e->d_name);
     if (rec == NULL || lstat (rec, &st) == -1 || !S_ISDIR (st.st_mode) || rec_owner_alive (rec))
       continue;
     if (reap_record (rec) == -1) {
