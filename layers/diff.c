@@ -175,8 +175,9 @@ diff_open_fds (struct layer_store *st, struct diff *d)
     err_set (errno, "open %s", data);
     return -1;
   }
-  d->map_fd = open (map, mode | O_CLOEXEC);
-  if (d->map_fd == -1) {
+  /* a sealed diff's map is final and read once into an index: only its data stays open */
+  d->map_fd = d->sealed ? -1 : open (map, mode | O_CLOEXEC);
+  if (!d->sealed && d->map_fd == -1) {
     err_set (errno, "open %s", map);
     close (d->data_fd);
     d->data_fd = -1;
@@ -192,15 +193,28 @@ diff_close_fds (struct diff *d)
   if (!d || d->opens == 0 || --d->opens > 0)
     return;
   close (d->data_fd);
-  close (d->map_fd);
+  if (d->map_fd >= 0)
+    close (d->map_fd);
   d->data_fd = d->map_fd = -1;
 }
 
 struct bmap *
-diff_load_map (struct diff *d)
+diff_load_map (struct layer_store *st, struct diff *d)
 {
-  struct bmap *m = bmap_new (d->nblocks);
-  if (m && bmap_load (m, d->map_fd) == -1) {
+  CLEANUP_FREE char *path = NULL;
+  CLEANUP_CLOSE int fd = -1;
+  struct bmap *m;
+
+  if (d->map_fd < 0) { /* not open (or sealed): read it from its file */
+    if (!(path = diff_path (st, d->id, "map")))
+      return NULL;
+    if ((fd = open (path, O_RDONLY | O_CLOEXEC)) == -1) {
+      err_set (errno, "open %s", path);
+      return NULL;
+    }
+  }
+  m = bmap_new (d->nblocks);
+  if (m && bmap_load (m, d->map_fd >= 0 ? d->map_fd : fd) == -1) {
     err_prefix ("diff %s", d->id);
     bmap_free (m);
     return NULL;

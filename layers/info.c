@@ -17,10 +17,7 @@ owned_blocks (struct layer_store *st, struct diff *d, struct layer_stack *ls)
     return bmap_count_owned (ls->map);
   if (d->sealed && d->owned_blocks != UINT64_MAX)
     return d->owned_blocks;
-  if (diff_open_fds (st, d) == -1)
-    return 0;
-  m = diff_load_map (d);
-  diff_close_fds (d);
+  m = diff_load_map (st, d);
   n = m ? bmap_count_owned (m) : 0;
   if (m && d->sealed) /* final: count it once */
     d->owned_blocks = n;

@@ -73,8 +73,8 @@ int diff_delete_files (struct layer_store *st, const char *id);
 void diff_free (struct diff *d);
 uint64_t diff_disk_bytes (struct layer_store *st, const struct diff *d);
 char *diff_path (struct layer_store *st, const char *id, const char *file);
-/* Load a diff's map from its file into a new bmap (fds must be open). */
-struct bmap *diff_load_map (struct diff *d);
+/* Load a diff's map from its file into a new bmap. */
+struct bmap *diff_load_map (struct layer_store *st, struct diff *d);
 
 /* ---- index.c: merged index of an immutable chain ------------------------------------ */
 #define LINDEX_ZERO (-1)

@@ -77,7 +77,7 @@ open_locked (struct layer_store *st, const char *id, bool writable)
   }
   ls->top = l->top;
   ls->size = l->top->size;
-  if (!(ls->map = diff_load_map (ls->top)) ||
+  if (!(ls->map = diff_load_map (st, ls->top)) ||
       (ls->top->parent && !(ls->lower = store_index_get (st, ls->top->parent, NULL)))) {
     err_prefix ("layer %s", id);
     stack_free (ls);

@@ -49,14 +49,8 @@ store_index_get (struct layer_store *st, struct diff *key, const struct bmap *m)
     }
   if (key->parent && !(below = store_index_get (st, key->parent, NULL)))
     return NULL;
-  if (!m) {
-    if (diff_open_fds (st, key) == -1)
-      goto out;
-    m = own = diff_load_map (key);
-    diff_close_fds (key);
-    if (!m)
-      goto out;
-  }
+  if (!m && !(m = own = diff_load_map (st, key)))
+    goto out;
   if ((ix = lindex_build (st, key, m, below))) {
     ix->refs = 1;
     ix->next = st->indexes;
