@@ -56,7 +56,7 @@ static void
 mem_close (void *h)
 {
   struct mem *m = h;
-  m->closed++;
+  __atomic_add_fetch (&m->closed, 1, __ATOMIC_SEQ_CST);
 }
 
 static const struct nbds_backend mem_backend = {
@@ -94,6 +94,14 @@ recv_reply (int fd, uint64_t cookie, void *data, uint32_t len)
   if (be32_get (h + 4) == 0 && data)
     assert (nbds_recv_all (fd, data, len) == 0);
   return be32_get (h + 4);
+}
+
+static void
+wait_closed (struct mem *m)
+{
+  for (int i = 0; i < 500 && __atomic_load_n (&m->closed, __ATOMIC_SEQ_CST) == 0; i++)
+    usleep (10000);
+  assert (__atomic_load_n (&m->closed, __ATOMIC_SEQ_CST) == 1);
 }
 
 static int
@@ -158,6 +166,15 @@ main (void)
 
   assert (nbds_remove_export (srv, "ro") == 0);
   assert (connect_to (srv, "ro", NULL, &size, &flags) == -1);
+  wait_closed (&ro); /* once the connection that used it has ended */
+
+  /* Removing an export in use disconnects its clients, then closes the backend. */
+  fd = connect_to (srv, "rw", NULL, &size, &flags);
+  assert (fd >= 0);
+  assert (nbds_remove_export (srv, "rw") == 0);
+  assert (read (fd, buf, 1) == 0);
+  close (fd);
+  wait_closed (&rw);
   nbds_free (srv);
   assert (rw.closed == 1 && ro.closed == 1);
   printf ("test-nbd-serve-fd: ok\n");
