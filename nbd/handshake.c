@@ -81,9 +81,17 @@ enter_transmission (struct conn *c, struct export *exp, const char *name)
   c->tflags = transmission_flags (c, exp);
   if (c->meta_base && (c->meta_export == NULL || strcmp (c->meta_export, name) != 0))
     c->meta_base = false; /* contexts were negotiated for another export */
+  /* Under the server lock, so nbds_remove_export either sees this connection using EXP
+   * (and disconnects it) or has already marked EXP removed (and we refuse it here). */
   pthread_mutex_lock (&c->srv->lock);
-  c->exp = exp;
+  if (!exp->removed)
+    c->exp = exp;
   pthread_mutex_unlock (&c->srv->lock);
+  if (c->exp != exp) {
+    err_set (ENOENT, "export %s was removed", exp->name);
+    nbds_export_put (c->srv, exp);
+    return -1;
+  }
   log_debug ("nbd", "nbd: fd %d: export %s, size %" PRIi64 ", flags 0x%x%s", c->fd, exp->name, size,
              c->tflags, c->structured ? ", structured" : "");
   return 0;
@@ -152,6 +160,7 @@ opt_info_go (struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
   struct export *exp;
   uint16_t nreqs = 0;
   int64_t size;
+  int r;
 
   if (len >= 6 && nlen <= len - 6)
     nreqs = be16_get (d + 4 + nlen);
@@ -166,15 +175,15 @@ opt_info_go (struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
     nbds_export_put (c->srv, exp);
     return send_err (c, opt, REP_ERR_PLATFORM, err_get ());
   }
-  if (send_infos (c, opt, exp, size, transmission_flags (c, exp), d + 6 + nlen, nreqs) == -1) {
-    nbds_export_put (c->srv, exp);
-    return -1;
-  }
   if (opt == NBDS_OPT_INFO) {
+    r = send_infos (c, opt, exp, size, transmission_flags (c, exp), d + 6 + nlen, nreqs);
     nbds_export_put (c->srv, exp);
-    return 0;
+    return r;
   }
-  return enter_transmission (c, exp, name) == -1 ? -1 : 1;
+  /* GO: the connection takes the export before the client hears the final ACK. */
+  if (enter_transmission (c, exp, name) == -1)
+    return send_err (c, opt, NBDS_REP_ERR_UNKNOWN, err_get ());
+  return send_infos (c, opt, exp, c->size, c->tflags, d + 6 + nlen, nreqs) == -1 ? -1 : 1;
 }
 
 static int
