@@ -30,13 +30,15 @@ restart() {
 kills=0 finished=0 problems=() nfiles=$(grep -c . <(tar -xOf "$T/big.tar" ./manifest.md5))
 for ((k = 1; k <= ROUNDS; k++)); do
   create "r$k"
-  apply_diff "r$k" "" "$T/big.tar" >/dev/null 2>&1 &
+  curl -sS -m 600 --unix-socket "$SOCK" -H 'Host:' -H 'Content-Type:' -H 'Transfer-Encoding: chunked' \
+    -X POST --data-binary "@$T/big.tar" -o /dev/null -w '%{http_code}' \
+    "http://plugin/GraphDriver.ApplyDiff?id=r$k&parent=" >"$T/code.$k" 2>/dev/null &
   cpid=$!
   sleep "$(awk -v s="$RANDOM" -v t="$took" 'BEGIN { printf "%.2f", 0.2 + (s / 32767) * t }')"
-  kill -KILL "$BUSE_PID"
-  wait "$BUSE_PID" 2>/dev/null || true
+  kill9 "$BUSE_PID" || fail "round $k: buse serve SIGKILLed during ApplyDiff cannot exit (above)"
   kills=$((kills + 1))
-  wait $cpid 2>/dev/null && finished=$((finished + 1))
+  wait $cpid 2>/dev/null || true
+  [ "$(cat "$T/code.$k")" != 200 ] || finished=$((finished + 1))
   restart
   "$BUSE" fsck --home "$T/home" --tmpdir "$T" "r$k" >"$T/fsck.$k" 2>&1 ||
     { cat "$T/fsck.$k"; fail "round $k: buse fsck r$k after the crash"; }

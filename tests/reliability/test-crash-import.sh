@@ -38,8 +38,7 @@ for ((k = 1; k <= ROUNDS; k++)); do
   ipid=$!
   # a random point of the import: 0.3 s .. (clean import time) s
   sleep "$(awk -v s="$RANDOM" -v t="$took" 'BEGIN { printf "%.2f", 0.3 + (s / 32767) * t }')"
-  kill -KILL "$BUSE_PID"
-  wait "$BUSE_PID" 2>/dev/null || true
+  kill9 "$BUSE_PID" || fail "round $k: buse serve SIGKILLed cannot exit (above)"
   kills=$((kills + 1))
   BUSE_PID=''
   start_buse_daemon

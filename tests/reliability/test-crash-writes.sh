@@ -23,8 +23,7 @@ for ((k = 1; k <= ROUNDS; k++)); do
   docker run -d --name "w$k" --network none bb sh -c "$writer" >/dev/null
   wait_for sh -c "docker logs w$k 2>/dev/null | grep -q ."
   sleep "$(awk -v s="$RANDOM" 'BEGIN { printf "%.2f", 0.1 + (s / 32767) * 3 }')"
-  kill -KILL "$BUSE_PID"
-  wait "$BUSE_PID" 2>/dev/null || true
+  kill9 "$BUSE_PID" || fail "round $k: buse serve SIGKILLed cannot exit (above)"
   kills=$((kills + 1))
   BUSE_PID=''
   start_buse_daemon

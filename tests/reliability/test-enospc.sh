@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Full host disk: buse's home and state on a small loop-mounted ext4 (SMALL, default 400M);
+# dockerd's Init names <data-root>/<driver> as the home, a symlink to it (a mount there would
+# be hidden by dockerd's bind mount of its data root on itself).
+# A container writes (and fsyncs) more than fits: the write fails inside the container with
+# ENOSPC, buse stays up, other containers keep working, `buse fsck` (structure and the
+# image's filesystem) is clean; once the container is removed (space freed) a new container
+# writes and reads back a file, and fsck is clean again.
+source "$(dirname "$0")/../docker/lib.sh"
+source "$(dirname "$0")/lib.sh"
+SMALL=${SMALL:-400M}
+docker_requires
+requires mkfs.ext4 losetup
+docker_scratch
+cleanup_fn '[ $rc -eq 0 ] || [ $rc -eq 77 ] || show_logs'
+truncate -s "$SMALL" "$T/small.img"
+mkfs.ext4 -q -F "$T/small.img" || fail "mkfs.ext4"
+SM=$T/small
+mkdir -p "$SM" "$T/d1/root"
+ln -s "$SM" "$T/d1/root/$BUSE_DRIVER"
+cleanup_fn "umount '$SM' 2>/dev/null || umount -l '$SM'"
+mount -o loop "$T/small.img" "$SM" || fail "mount the small filesystem"
+BUSE_HOME=$SM BUSE_STATE=$SM/state
+start_buse_daemon
+start_dockerd d1 "$BUSE_DRIVER"
+make_busybox_image bb
+avail() { df -B1M --output=avail "$SM" | tail -n1 | tr -d ' '; }
+ok "home on a $SMALL filesystem, $(avail) MiB free after the image"
+docker run -d --name steady --network none bb sh -c 'while :; do date >/t; sync /t; sleep 1; done' >/dev/null
+
+docker run --name filler --network none bb sh -c \
+  'dd if=/dev/urandom of=/big bs=1M count=4000 conv=fsync 2>&1; echo "dd exit $?"' >"$T/filler.out" 2>&1 || true
+cat "$T/filler.out"
+grep -q 'dd exit 0' "$T/filler.out" && fail "4000 MiB fit on a $SMALL home"
+grep -q 'No space left on device' "$T/filler.out" ||
+  fail "the container's write did not fail with ENOSPC: $(tail -n 2 "$T/filler.out" | tr '\n' ' ')"
+ok "write failed inside the container with ENOSPC (host free: $(avail) MiB)"
+activate "$BUSE_SOCK" || fail "buse serve does not answer on a full disk"
+docker exec steady cat /t >/dev/null || fail "another container stopped working"
+"$BUSE" fsck --home "$BUSE_HOME" --tmpdir "$T" >"$T/fsck.full" 2>&1 ||
+  { cat "$T/fsck.full"; fail "buse fsck on the full disk"; }
+ok "buse up, other container fine, fsck clean while the disk is full"
+
+docker rm -f filler >/dev/null || fail "docker rm of the filler"
+ok "space freed: $(avail) MiB free"
+docker run --name after --network none bb sh -c \
+  'dd if=/dev/urandom of=/f bs=1M count=50 conv=fsync 2>/dev/null && md5sum /f >/f.md5 && sync /f.md5 && md5sum -c -s /f.md5' ||
+  fail "a container cannot write after space was freed"
+docker start -a after >/dev/null 2>&1 || true
+assert_eq "$(docker run --rm --network none bb cat /etc/motd)" "buse test image" "a new container"
+docker rm -f after steady >/dev/null
+"$BUSE" fsck --home "$BUSE_HOME" --tmpdir "$T" >"$T/fsck.after" 2>&1 ||
+  { cat "$T/fsck.after"; fail "buse fsck after freeing space"; }
+docker rmi bb >/dev/null
+stop_dockerd d1
+stop_buse_daemon || true
+# what remains is the test's own small filesystem: one mount, one loop device
+assert_eq "$(kernel_state "$T")" "mounts=1 loops=1 nbdfuse=0" "only the small filesystem is mounted"
+counts "host-disk-full=1 enospc-in-container=1 buse-crashes=0 fsck-clean=2 recovered=1"
