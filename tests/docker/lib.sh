@@ -25,16 +25,28 @@ docker_requires() {
 docker_scratch() {
   scratch
   cleanup_fn "reap_mounts '$T'; reap_loops '$T'"
-  BUSE_DRIVER=${BUSE_DRIVER:-}
-  if [ -z "$BUSE_DRIVER" ]; then
-    # "buse" unless another buse (the demo, a real install, a concurrent test) owns the name.
-    BUSE_DRIVER=buse
-    if [ -e /run/docker/plugins/buse.sock ] || [ -e /etc/docker/plugins/buse.spec ]; then
-      BUSE_DRIVER=buse-t$$
-    fi
-  fi
   BUSE_SOCK=$T/buse.sock
+  claim_plugin_name
   export BUSE_DRIVER BUSE_SOCK
+}
+
+# claim_plugin_name: pick the plugin (and storage driver) name and create its spec file
+# /etc/docker/plugins/NAME.spec -> $BUSE_SOCK atomically (noclobber), so two tests running at
+# once never share a name: "buse" if free (and no /run/docker/plugins/buse.sock, which
+# discovery would prefer), else buse-t<pid>[-n].
+claim_plugin_name() {
+  local name i
+  mkdir -p /etc/docker/plugins
+  for ((i = 0; i < 100; i++)); do
+    case $i in 0) name=${BUSE_DRIVER:-buse} ;; 1) name=buse-t$$ ;; *) name=buse-t$$-$i ;; esac
+    [ "$name" != buse ] || [ ! -e /run/docker/plugins/buse.sock ] || continue
+    if (set -C; echo "unix://$BUSE_SOCK" >"/etc/docker/plugins/$name.spec") 2>/dev/null; then
+      BUSE_DRIVER=$name BUSE_SPEC=/etc/docker/plugins/$name.spec
+      cleanup_fn "rm -f '$BUSE_SPEC'"
+      return 0
+    fi
+  done
+  fail "no free plugin name in /etc/docker/plugins"
 }
 
 # reap_mounts DIR: unmount every mount at or under DIR, deepest first.  Prints what it had to
@@ -61,15 +73,13 @@ reap_loops() {
 mounts_under() { findmnt -rn -o TARGET | grep -E "^$1(/|$)" || true; }
 
 # start_buse_daemon [SERVE-ARGS]: `buse serve` on $BUSE_SOCK with home $BUSE_HOME (default the
-# data root's driver dir of dockerd "d1"), announced to dockerd by a spec file.
+# data root's driver dir of dockerd "d1"), announced to dockerd by the spec file that
+# docker_scratch claimed.
 # shellcheck disable=SC2120
 start_buse_daemon() {
   BUSE_HOME=${BUSE_HOME:-$T/d1/root/$BUSE_DRIVER}
   BUSE_STATE=${BUSE_STATE:-$T/buse-state}
-  mkdir -p /etc/docker/plugins "$BUSE_HOME" "$BUSE_STATE"
-  BUSE_SPEC=/etc/docker/plugins/$BUSE_DRIVER.spec
-  echo "unix://$BUSE_SOCK" >"$BUSE_SPEC"
-  cleanup_fn "rm -f '$BUSE_SPEC'"
+  mkdir -p "$BUSE_HOME" "$BUSE_STATE"
   rm -f "$BUSE_SOCK"
   "$BUSE" ${BUSE_FLAGS:---debug=gd,layers,kdev} serve --home "$BUSE_HOME" --socket "$BUSE_SOCK" \
     --state "$BUSE_STATE" "$@" >>"$T/buse.log" 2>&1 &
