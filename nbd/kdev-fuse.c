@@ -98,15 +98,22 @@ nbdfuse_log_tail (struct kdev *dev)
 static int
 nbdfuse_exited (struct kdev *dev)
 {
-  int status;
+  int status = -1;
   CLEANUP_FREE char *tail = NULL;
+  pid_t r;
 
-  if (dev->fuse_pid <= 0 || waitpid (dev->fuse_pid, &status, WNOHANG) != dev->fuse_pid)
+  if (dev->fuse_pid <= 0)
+    return 0;
+  r = waitpid (dev->fuse_pid, &status, WNOHANG);
+  /* ECHILD: someone reaped it for us (SIGCHLD ignored); gone if it cannot be signalled */
+  if (r != dev->fuse_pid && !(r == -1 && errno == ECHILD && kill (dev->fuse_pid, 0) == -1))
     return 0;
   dev->fuse_pid = 0;
   kdev_rec_remove (dev, "nbdfuse.pid");
   tail = nbdfuse_log_tail (dev);
-  if (WIFSIGNALED (status))
+  if (status == -1)
+    err_set (EIO, "nbdfuse exited%s%s", *tail ? ": " : "", tail);
+  else if (WIFSIGNALED (status))
     err_set (EIO, "nbdfuse was killed by signal %d%s%s", WTERMSIG (status), *tail ? ": " : "",
              tail);
   else
@@ -267,7 +274,8 @@ static void
 stop_nbdfuse (pid_t pid, bool child)
 {
   for (int ms = 0; ms < 8000; ms += 10) {
-    if (child ? waitpid (pid, NULL, WNOHANG) == pid : kill (pid, 0) == -1)
+    pid_t r = child ? waitpid (pid, NULL, WNOHANG) : -1;
+    if (r == pid || ((!child || (r == -1 && errno == ECHILD)) && kill (pid, 0) == -1))
       return;
     if (ms == 3000)
       kill (pid, SIGTERM);
