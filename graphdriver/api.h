@@ -50,8 +50,10 @@ void gd_mounts_cleanup (struct gd_mounts *m);
  * Its mounts stay (a live-restored container may use them) but no longer block Remove;
  * Put ignores them, Get takes them up again, Remove and Cleanup unmount them. */
 void gd_mounts_new_session (struct gd_mounts *m);
-char *gd_mount_get (struct gd_mounts *m, const char *id);
-int gd_mount_put (struct gd_mounts *m, const char *id);
+/* INTERNAL: a reference of our own (ApplyDiff, Diff...), never saved, so a crash in the
+ * middle leaves nothing held at the next start. */
+char *gd_mount_get (struct gd_mounts *m, const char *id, bool internal);
+int gd_mount_put (struct gd_mounts *m, const char *id, bool internal);
 unsigned gd_mount_count (struct gd_mounts *m, const char *id);
 size_t gd_mounts_active (struct gd_mounts *m);
 /* Device path of a mounted layer into BUF ("" when not mounted). */
@@ -84,6 +86,9 @@ struct gd_daemon {
   struct layer_store *st;
   struct nbds_server *srv;
   struct gd_mounts *mounts;
+  struct gd_metrics *metrics; /* --metrics: counts every export's requests (may be NULL) */
+  char *export_spec;          /* --export: the remote read-only export, started at Init */
+  struct gd_export *export;
 };
 /* DEFAULT_HOME (may be NULL): see default_home above. */
 struct gd_daemon *gd_daemon_new (const char *state_dir, const char *default_home);

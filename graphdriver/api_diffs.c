@@ -18,9 +18,9 @@ struct pair {
 static void
 pair_put (struct gd_daemon *d, struct pair *p)
 {
-  if (p->proot && gd_mount_put (d->mounts, p->parent) == -1)
+  if (p->proot && gd_mount_put (d->mounts, p->parent, true) == -1)
     log_warn ("%s", err_get ());
-  if (p->root && gd_mount_put (d->mounts, p->id) == -1)
+  if (p->root && gd_mount_put (d->mounts, p->id, true) == -1)
     log_warn ("%s", err_get ());
   free (p->root);
   free (p->proot);
@@ -37,10 +37,10 @@ pair_get (struct gd_daemon *d, const json_t *req, struct pair *p)
   p->parent = gd_req_parent (req, &bad);
   if (!p->id || bad)
     return -1;
-  p->root = gd_mount_get (d->mounts, p->id);
+  p->root = gd_mount_get (d->mounts, p->id, true);
   if (!p->root)
     return -1;
-  if (p->parent && !(p->proot = gd_mount_get (d->mounts, p->parent))) {
+  if (p->parent && !(p->proot = gd_mount_get (d->mounts, p->parent, true))) {
     pair_put (d, p);
     return -1;
   }
@@ -132,7 +132,7 @@ gd_api_apply_diff (struct gd_daemon *d, const char *id, const char *parent, gd_r
   }
   if (check_id (id) == -1 || (*parent && check_id (parent) == -1))
     return -1;
-  root = gd_mount_get (d->mounts, id);
+  root = gd_mount_get (d->mounts, id, true);
   if (!root)
     return -1;
   r = gd_apply_tar (root, rd, ctx, &d->maps, &size);
@@ -141,12 +141,12 @@ gd_api_apply_diff (struct gd_daemon *d, const char *id, const char *parent, gd_r
   if (r == -1) {
     CLEANUP_FREE char *msg = strdup (err_get ());
     int en = err_errno ();
-    if (gd_mount_put (d->mounts, id) == -1)
+    if (gd_mount_put (d->mounts, id, true) == -1)
       log_warn ("%s", err_get ());
     err_set (en, "ApplyDiff to layer %s: %s", id, msg ? msg : "failed");
     return -1;
   }
-  if (gd_mount_put (d->mounts, id) == -1)
+  if (gd_mount_put (d->mounts, id, true) == -1)
     return -1;
   log_debug ("gd", "ApplyDiff %s: %" PRIu64 " bytes", id, size);
   return json_object_set_new (reply, "Size", json_integer ((json_int_t)size));

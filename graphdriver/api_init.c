@@ -38,6 +38,7 @@ gd_daemon_new (const char *state_dir, const char *default_home)
 static void
 teardown (struct gd_daemon *d, bool forget)
 {
+  gd_export_stop (d->export);
   gd_mounts_free (d->mounts, forget);
   nbds_free (d->srv);
   layer_store_close (d->st);
@@ -45,6 +46,7 @@ teardown (struct gd_daemon *d, bool forget)
   free (d->home);
   free (d->uid);
   free (d->gid);
+  d->export = NULL;
   d->mounts = NULL;
   d->srv = NULL;
   d->st = NULL;
@@ -61,6 +63,7 @@ gd_daemon_free (struct gd_daemon *d, bool forget)
     return;
   teardown (d, forget);
   pthread_rwlock_destroy (&d->lock);
+  free (d->export_spec);
   free (d->default_home);
   free (d->state_dir);
   free (d);
@@ -168,6 +171,8 @@ open_store (struct gd_daemon *d)
   if (!d->srv)
     return -1;
   gd_layer_resolver (&r, d->st, false);
+  if (d->metrics && gd_metrics_wrap (d->metrics, &r) == -1)
+    return -1;
   nbds_set_resolver (d->srv, &r);
   return 0;
 }
@@ -203,6 +208,8 @@ setup (struct gd_daemon *d, const json_t *req, struct gd_options *o)
                               .mountopt = d->opts.mountopt };
   d->mounts = gd_mounts_new (&mc);
   if (!d->mounts)
+    goto err;
+  if (d->export_spec && !(d->export = gd_export_start (d->st, d->export_spec, d->metrics)))
     goto err;
   d->ready = true;
   log_info ("initialised: home %s, attach %s", d->home, kdev_mode_name (d->mode));

@@ -102,14 +102,14 @@ chown_root (struct gd_daemon *d, const char *id)
 
   if (uid <= 0 && gid <= 0)
     return 0;
-  dir = gd_mount_get (d->mounts, id);
+  dir = gd_mount_get (d->mounts, id, true);
   if (!dir)
     return -1;
   if (chown (dir, (uid_t)(uid < 0 ? 0 : uid), (gid_t)(gid < 0 ? 0 : gid)) == -1) {
     err_set (errno, "chown %s", dir);
     r = -1;
   }
-  if (gd_mount_put (d->mounts, id) == -1)
+  if (gd_mount_put (d->mounts, id, true) == -1)
     r = -1;
   return r;
 }
@@ -189,7 +189,7 @@ gd_api_get (struct gd_daemon *d, const json_t *req, json_t *reply)
   const char *id = gd_req_id (req);
   CLEANUP_FREE char *dir = NULL;
 
-  if (!id || !(dir = gd_mount_get (d->mounts, id)))
+  if (!id || !(dir = gd_mount_get (d->mounts, id, false)))
     return -1;
   return json_object_set_new (reply, "Dir", json_string (dir));
 }
@@ -202,5 +202,5 @@ gd_api_put (struct gd_daemon *d, const json_t *req, json_t *reply)
   (void)reply;
   if (!id)
     return -1;
-  return gd_mount_put (d->mounts, id);
+  return gd_mount_put (d->mounts, id, false);
 }

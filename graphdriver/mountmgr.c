@@ -20,7 +20,8 @@
 
 struct entry {
   char id[LAYER_ID_MAX + 1];
-  unsigned count;
+  unsigned count;    /* dockerd's references: saved, restored at start */
+  unsigned internal; /* our own (ApplyDiff, Diff...): die with the process */
   struct kdev *dev;
   bool mounted;
 };
@@ -181,7 +182,7 @@ healthy (struct gd_mounts *m, struct entry *e)
 }
 
 char *
-gd_mount_get (struct gd_mounts *m, const char *id)
+gd_mount_get (struct gd_mounts *m, const char *id, bool internal)
 {
   struct entry *e;
   char *dir = NULL;
@@ -199,12 +200,14 @@ gd_mount_get (struct gd_mounts *m, const char *id)
     unmount_layer (m, e);
   }
   if (!e->mounted && mount_layer (m, e) == -1) {
-    if (e->count == 0)
+    if (e->count == 0 && e->internal == 0)
       drop (m, e);
     goto out;
   }
   dir = path_of (m, id, "rootfs");
-  if (dir) {
+  if (dir && internal)
+    e->internal++;
+  else if (dir) {
     e->count++;
     save (m);
   }
@@ -214,25 +217,28 @@ out:
 }
 
 int
-gd_mount_put (struct gd_mounts *m, const char *id)
+gd_mount_put (struct gd_mounts *m, const char *id, bool internal)
 {
   struct entry *e;
+  unsigned *n;
   int r = 0;
 
   pthread_mutex_lock (&m->lock);
   e = find (m, id);
-  if (!e || e->count == 0) {
+  n = e ? (internal ? &e->internal : &e->count) : NULL;
+  if (!n || *n == 0) {
     if (!layer_exists (m->st, id)) {
       err_set (ENOENT, "layer %s does not exist", id);
       r = -1;
     } else
       log_warn ("Put of layer %s, which is not mounted", id);
-  } else if (--e->count == 0) {
+  } else if (--*n == 0 && e->count + e->internal == 0) {
     r = unmount_layer (m, e);
     if (r == 0)
       drop (m, e);
   }
-  save (m);
+  if (!internal)
+    save (m);
   pthread_mutex_unlock (&m->lock);
   return r;
 }
@@ -323,8 +329,11 @@ gd_mount_remove (struct gd_mounts *m, const char *id)
 
   pthread_mutex_lock (&m->lock);
   e = find (m, id);
-  if (e && e->count > 0) {
-    err_set (EBUSY, "layer %s is mounted (%u Get without Put)", id, e->count);
+  if (e && (e->count > 0 || e->internal > 0)) {
+    if (e->count > 0)
+      err_set (EBUSY, "layer %s is mounted (%u Get without Put)", id, e->count);
+    else
+      err_set (EBUSY, "layer %s is in use by a diff or an apply", id);
     pthread_mutex_unlock (&m->lock);
     return -1;
   }
