@@ -1,7 +1,9 @@
 /* conn.c: one client connection.  Its thread does the handshake, then becomes the reader:
  * it reads requests (with their payloads) and queues them for a pool of worker threads,
  * never more than max_requests in flight.  Workers run requests in any order and reply
- * under the send lock.  On DISC, EOF, a protocol violation or a failed send, the reader
+ * under the send lock.  Two fast paths skip the hand-off (a thread wake-up costs more than
+ * the work): reads the page cache answers without blocking, and plain writes while every
+ * worker sleeps are done by the reader itself.  On DISC, EOF, a protocol violation or a failed send, the reader
  * stops, the queue is drained (every accepted request still gets its reply), the workers
  * are joined, and only then is the socket closed and the export released. */
 #include <string.h>
@@ -138,6 +140,22 @@ release_held (struct conn *c, uint32_t bytes)
   pthread_mutex_unlock (&c->q_lock);
 }
 
+/* A plain WRITE (no FUA: nothing waits for the disk) while every worker sleeps: running it
+ * here costs less than waking a worker for it.  Anything that may wait for the disk, and
+ * any request while workers are busy, still goes to the pool. */
+static bool
+quick_and_alone (struct conn *c, const struct request *r)
+{
+  bool alone;
+
+  if (r->type != NBDS_CMD_WRITE || (r->flags & NBDS_CMD_FLAG_FUA))
+    return false;
+  pthread_mutex_lock (&c->q_lock);
+  alone = c->idle == c->nworkers && c->waking == 0;
+  pthread_mutex_unlock (&c->q_lock);
+  return alone;
+}
+
 /* The reader loop of the transmission phase. */
 static void
 transmission (struct conn *c)
@@ -151,8 +169,8 @@ transmission (struct conn *c)
       break;
     if (nbds_request_try_inline (c, r)) {
       nbds_request_free (r); /* answered from the page cache */
-    } else if (r->error || c->nworkers == 0) {
-      nbds_request_run (c, r); /* an error reply: no need for a worker */
+    } else if (r->error || c->nworkers == 0 || quick_and_alone (c, r)) {
+      nbds_request_run (c, r); /* no need to wake a worker for this */
       release_held (c, r->held);
       nbds_request_free (r);
     } else {
