@@ -77,11 +77,13 @@ char *diff_path (struct layer_store *st, const char *id, const char *file);
 struct bmap *diff_load_map (struct layer_store *st, struct diff *d);
 
 /* ---- index.c: merged index of an immutable chain ------------------------------------ */
-#define LINDEX_ZERO (-1)
+#define LINDEX_ZERO     (-1)
+#define LINDEX_IDLE_MAX 32
 struct lindex {
   struct diff *key; /* the topmost immutable diff */
-  unsigned refs;    /* store lock */
-  size_t n;         /* extents: [start[i], start[i+1]) owned by owner[i]; start[n] = nblocks */
+  unsigned refs;    /* store lock; 0: idle, kept for reuse (store.c) */
+  uint64_t idle_tick;
+  size_t n; /* extents: [start[i], start[i+1]) owned by owner[i]; start[n] = nblocks */
   uint64_t *start;
   int32_t *owner; /* index into diffs[], or LINDEX_ZERO */
   struct diff **diffs;
@@ -118,7 +120,8 @@ struct layer_store {
   struct diff *base;
   struct diff *diffs;
   struct layer *layers;
-  struct lindex *indexes;
+  struct lindex *indexes; /* in use and idle ones */
+  uint64_t idle_tick;
   struct layer_stack *stacks;
 };
 struct diff *store_find_diff (struct layer_store *st, const char *id);
@@ -126,6 +129,7 @@ struct layer *store_find_layer (struct layer_store *st, const char *id);
 /* Cached index of the chain whose topmost diff is KEY (NULL key: NULL, no error). */
 struct lindex *store_index_get (struct layer_store *st, struct diff *key, const struct bmap *m);
 void store_index_put (struct layer_store *st, struct lindex *ix);
+void store_index_drop_idle (struct layer_store *st, size_t keep);
 int store_gc (struct layer_store *st);
 /* recover.c */
 int store_load_diffs (struct layer_store *st);

@@ -44,7 +44,7 @@ store_index_get (struct layer_store *st, struct diff *key, const struct bmap *m)
     return NULL;
   for (ix = st->indexes; ix; ix = ix->next)
     if (ix->key == key) {
-      ix->refs++;
+      ix->refs++; /* an idle one comes back to use */
       return ix;
     }
   if (key->parent && !(below = store_index_get (st, key->parent, NULL)))
@@ -62,17 +62,33 @@ out:
   return ix;
 }
 
+/* Free idle indexes, oldest first, until at most KEEP are left. */
+void
+store_index_drop_idle (struct layer_store *st, size_t keep)
+{
+  for (;;) {
+    struct lindex **oldest = NULL;
+    size_t idle = 0;
+    for (struct lindex **p = &st->indexes; *p; p = &(*p)->next)
+      if ((*p)->refs == 0 && (idle++, !oldest || (*p)->idle_tick < (*oldest)->idle_tick))
+        oldest = p;
+    if (idle <= keep)
+      return;
+    struct lindex *ix = *oldest;
+    *oldest = ix->next;
+    lindex_free (ix);
+  }
+}
+
+/* An index nobody uses stays cached a while (LINDEX_IDLE_MAX of them): opening layers that
+ * share a chain prefix then reuses it instead of rebuilding from the maps. */
 void
 store_index_put (struct layer_store *st, struct lindex *ix)
 {
   if (!ix || --ix->refs > 0)
     return;
-  for (struct lindex **p = &st->indexes; *p; p = &(*p)->next)
-    if (*p == ix) {
-      *p = ix->next;
-      break;
-    }
-  lindex_free (ix);
+  ix->idle_tick = ++st->idle_tick;
+  store_index_drop_idle (st, LINDEX_IDLE_MAX);
 }
 
 static void
@@ -89,6 +105,7 @@ store_gc (struct layer_store *st)
 
   if (st->read_only)
     return 0;
+  store_index_drop_idle (st, 0); /* they hold diffs open */
   for (struct diff *d = st->diffs; d; d = d->next)
     d->gc_mark = false;
   mark_chain (st->base);
@@ -319,6 +336,7 @@ layer_store_close (struct layer_store *st)
     st->stacks->refs = 1;
     layer_stack_close (st->stacks);
   }
+  store_index_drop_idle (st, 0);
   while (st->layers) {
     struct layer *l = st->layers;
     st->layers = l->next;

@@ -15,7 +15,7 @@ mkdir "$T/fuse" "$T/mnt"
 # (nbdfuse stays in the foreground; the pid file appears once the file is ready)
 fuse_up() {
   rm -f "$T/fuse.pid"
-  nbdfuse -P "$T/fuse.pid" "$T/fuse/disk" "$(luri "$1")" &
+  nbdfuse -C 1 -P "$T/fuse.pid" "$T/fuse/disk" "$(luri "$1")" &
   FUSE_PID=$!
   wait_for test -s "$T/fuse.pid"
 }
