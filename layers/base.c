@@ -10,7 +10,7 @@
 
 #include "layers/internal.h"
 
-#define MAX_MKFS_ARGS 32
+#define MAX_MKFS_ARGS 36
 
 static int
 make_tree (struct layer_store *st, char **dir)
@@ -46,6 +46,10 @@ run_mkfs (struct layer_store *st, const char *tree, const char *data)
 
   if (!size)
     return -1;
+  /* mke2fs asks every mounted loop device for its backing file: one backed by a dead FUSE
+   * server (a crashed nbdfuse) blocks it forever, so it runs under a time limit */
+  if (access ("/usr/bin/timeout", X_OK) == 0)
+    argv[n++] = "/usr/bin/timeout", argv[n++] = "-k", argv[n++] = "10", argv[n++] = "300";
   argv[n++] = access ("/sbin/mke2fs", X_OK) == 0 ? "/sbin/mke2fs" : "mke2fs";
   argv[n++] = "-q", argv[n++] = "-t", argv[n++] = "ext4", argv[n++] = "-F";
   argv[n++] = "-E", argv[n++] = "nodiscard,lazy_itable_init=0,lazy_journal_init=0";
