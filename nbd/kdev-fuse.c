@@ -186,6 +186,10 @@ make_loop (struct kdev *dev)
   }
   if (kdev_rec_write (dev, "loop", "%s\n", dev->loop) == -1)
     return -1;
+  CLEANUP_FREE char *sys = xasprintf ("/sys/block/%s/loop", dev->loop + 5);
+  CLEANUP_FREE char *dio = sys ? kdev_rec_read (sys, "dio") : NULL;
+  if (dio && strcmp (dio, "0") == 0) /* losetup may only warn when the kernel refuses */
+    log_info ("layer %s: %s uses buffered I/O (direct I/O refused)", dev->name, dev->loop);
   dev->path = strdup (dev->loop);
   return dev->path ? 0 : -1;
 }
