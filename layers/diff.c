@@ -154,7 +154,7 @@ diff_load (struct layer_store *st, const char *id, char **parent_id, const char 
   }
   memcpy (d->id, id, DIFF_ID_LEN + 1);
   d->size = size, d->nblocks = size / LAYER_BS;
-  d->created = created, d->owned_blocks = UINT64_MAX; /* sealed: derived by store_open */
+  d->created = created, d->owned_blocks = UINT64_MAX; /* counted when asked */
   return d;
 }
 

@@ -15,11 +15,11 @@ owned_blocks (struct layer_store *st, struct diff *d, struct layer_stack *ls)
 
   if (ls && ls->top == d)
     return bmap_count_owned (ls->map);
-  if (d->sealed && d->owned_blocks != UINT64_MAX)
+  if (d->owned_blocks != UINT64_MAX) /* only this process writes, through open stacks */
     return d->owned_blocks;
   m = diff_load_map (st, d);
   n = m ? bmap_count_owned (m) : 0;
-  if (m && d->sealed) /* final: count it once */
+  if (m)
     d->owned_blocks = n;
   bmap_free (m);
   return n;

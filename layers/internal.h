@@ -53,7 +53,7 @@ struct diff {
   uint64_t nblocks;
   bool sealed;     /* immutable: the base, or a diff with children (derived at open, not stored) */
   int64_t created; /* unix seconds */
-  uint64_t owned_blocks; /* of a sealed diff; UINT64_MAX: not counted yet */
+  uint64_t owned_blocks; /* unless an open stack's top; UINT64_MAX: not counted yet */
   unsigned opens;        /* users of the fds (stacks, indexes); protected by the store lock */
   int data_fd, map_fd;
   bool gc_mark;

@@ -95,7 +95,8 @@ seal_diff (struct diff *d, const struct bmap *m)
   if (d->sealed)
     return;
   d->sealed = true;
-  d->owned_blocks = m ? bmap_count_owned (m) : UINT64_MAX;
+  if (m)
+    d->owned_blocks = bmap_count_owned (m);
 }
 
 /* A new ready diff of SIZE over BELOW, added to the store. */

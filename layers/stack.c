@@ -15,6 +15,8 @@ stack_free (struct layer_stack *ls)
   if (ls->layer && ls->layer->stack == ls)
     ls->layer->stack = NULL;
   store_index_put (ls->st, ls->lower);
+  if (ls->top && ls->map) /* what inspect reports once it is closed */
+    ls->top->owned_blocks = bmap_count_owned (ls->map);
   bmap_free (ls->map);
   diff_close_fds (ls->top);
   pthread_rwlock_destroy (&ls->lock);
