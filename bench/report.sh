@@ -52,11 +52,11 @@ table_md() {
 echo
 machine
 echo
-awk -F'\t' 'BEGIN { printf "%-3s %-52s %-5s %-30s %-10s %-30s %-8s %-8s %s\n", "#", "what", "unit",
+awk -F'\t' 'BEGIN { printf "%-3s %-52s %-5s %-30s %-10s %-30s %-8s %-14s %s\n", "#", "what", "unit",
     "buse med (min-max, n)", "ref", "ref med (min-max, n)", "ratio", "goal", "met" }
   { for (i = 1; i <= NF; i++) { gsub("–", "-", $i); gsub("≤", "<=", $i); gsub("≥", ">=", $i)
       gsub("×", "x", $i); gsub("µ", "u", $i) }
-    printf "%-3s %-52.52s %-5s %-30.30s %-10.10s %-30.30s %-8s %-8s %s\n", $1, $2, $3, $4, $5, $6,
+    printf "%-3s %-52.52s %-5s %-30.30s %-10.10s %-30.30s %-8s %-14s %s\n", $1, $2, $3, $4, $5, $6,
     $7, $8, $9 }' "$sorted"
 echo
 echo "written: ${out#"$PWD"/}/results.md, ${out#"$PWD"/}/results.png"

@@ -38,12 +38,13 @@ run_extra() { # script title
   [ -f "$1" ] || return 0
   [ -z "${ROWS:-}" ] || [[ " $ROWS " == *" ${3:-x} "* ]] || return 0
   echo "==== $2 (${1#"$top"/})"
-  local out rc=0
+  local out rc=0 t0=$SECONDS
   out=$(BENCH_DIR=$BENCH_FS timeout -k 30 "$(q 300 1200)" bash "$1" 2>&1) || rc=$?
   echo "$out"
   { echo "### $2 (\`${1#"$top"/}\`)"; echo '```'; echo "$out"
     [ $rc -eq 0 ] || echo "(exit $rc)"; echo '```'; echo; } >>"$BENCH_WORK/extra.txt"
   [ -z "${4:-}" ] || echo "$out" | "$4"
+  echo "     ($((SECONDS - t0)) s)"
 }
 
 # bench/nbd.sh: rows of its own in the results format, or free text.
