@@ -216,8 +216,14 @@ kdev_fuse_attach (struct kdev *dev, struct nbds_server *srv)
     close (sv[1]);
     return -1;
   }
-  r = spawn_nbdfuse (dev, sv[1]);
-  close (sv[1]);
+  if (sv[1] <= 3) { /* dup2 onto itself would keep FD_CLOEXEC: move it out of the way */
+    int fd = fcntl (sv[1], F_DUPFD_CLOEXEC, 10);
+    close (sv[1]);
+    sv[1] = fd;
+  }
+  r = sv[1] == -1 ? (err_set (errno, "dup socket"), -1) : spawn_nbdfuse (dev, sv[1]);
+  if (sv[1] != -1)
+    close (sv[1]);
   if (r == -1 || wait_ready (dev) == -1)
     return -1;
   return make_loop (dev);
