@@ -8,7 +8,7 @@ source "$(dirname "$0")/../api/lib.sh"
 source "$(dirname "$0")/lib.sh"
 requires_fuse
 requires python3
-REQUESTS=${REQUESTS:-3000}
+REQUESTS=${REQUESTS:-20000}
 api_start
 api_init
 fds() { ls "/proc/$BUSE_PID/fd" | wc -l; }
