@@ -140,7 +140,7 @@ release_held (struct conn *c, uint32_t bytes)
   pthread_mutex_unlock (&c->q_lock);
 }
 
-/* A plain WRITE (no FUA: nothing waits for the disk) while every worker sleeps: running it
+/* A small plain WRITE (no FUA: nothing waits for the disk) while every worker sleeps: running it
  * here costs less than waking a worker for it.  Anything that may wait for the disk, and
  * any request while workers are busy, still goes to the pool. */
 static bool
@@ -148,8 +148,8 @@ quick_and_alone (struct conn *c, const struct request *r)
 {
   bool alone;
 
-  if (r->type != NBDS_CMD_WRITE || (r->flags & NBDS_CMD_FLAG_FUA))
-    return false;
+  if (r->type != NBDS_CMD_WRITE || (r->flags & NBDS_CMD_FLAG_FUA) || r->count > 65536)
+    return false; /* big writes: better overlapped with reading the next payload */
   pthread_mutex_lock (&c->q_lock);
   alone = c->idle == c->nworkers && c->waking == 0;
   pthread_mutex_unlock (&c->q_lock);
