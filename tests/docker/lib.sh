@@ -32,14 +32,14 @@ docker_scratch() {
 
 # claim_plugin_name: pick the plugin (and storage driver) name and create its spec file
 # /etc/docker/plugins/NAME.spec -> $BUSE_SOCK atomically (noclobber), so two tests running at
-# once never share a name: "buse" if free (and no /run/docker/plugins/buse.sock, which
-# discovery would prefer), else buse-t<pid>[-n].
+# once never share a name: $BUSE_DRIVER if set, else buse-t<pid>[-n].  Never plain "buse":
+# the demo, an installed buse or another script may own that name at any moment (legacy
+# discovery also prefers /run/docker/plugins/buse.sock to any spec file).
 claim_plugin_name() {
   local name i
   mkdir -p /etc/docker/plugins
   for ((i = 0; i < 100; i++)); do
-    case $i in 0) name=${BUSE_DRIVER:-buse} ;; 1) name=buse-t$$ ;; *) name=buse-t$$-$i ;; esac
-    [ "$name" != buse ] || [ ! -e /run/docker/plugins/buse.sock ] || continue
+    case $i in 0) name=${BUSE_DRIVER:-buse-t$$} ;; *) name=buse-t$$-$i ;; esac
     if (set -C; echo "unix://$BUSE_SOCK" >"/etc/docker/plugins/$name.spec") 2>/dev/null; then
       BUSE_DRIVER=$name BUSE_SPEC=/etc/docker/plugins/$name.spec
       cleanup_fn "rm -f '$BUSE_SPEC'"
