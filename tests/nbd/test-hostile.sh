@@ -94,6 +94,15 @@ s.close()
 s = conn(); s.sendall(struct.pack(">I", 3)); s.sendall(struct.pack(">QII", IHAVEOPT, 7, 3 << 20))
 check("3 MiB option: dropped", closed(s))
 
+for cflags, pad in ((1, 124), (3, 0)):  # EXPORT_NAME: 124 zero bytes unless NO_ZEROES
+    s = conn(); s.sendall(struct.pack(">I", cflags)); opt(s, 1, b"a")
+    size, tf = struct.unpack(">QH", recvn(s, 10)); zeros = recvn(s, pad)
+    req(s, 0, 0, 512)
+    check("EXPORT_NAME, client flags %d: %d bytes of padding" % (cflags, pad),
+          size == 8 << 20 and tf & 1 and zeros == bytes(pad) and simple(s) == 0 and len(recvn(s, 512)) == 512)
+    s.close()
+s = conn(); s.sendall(struct.pack(">I", 3)); opt(s, 1, b"nope"); check("EXPORT_NAME unknown: dropped", closed(s))
+
 # transmission phase
 s = conn(); go(s); s.sendall(b"\xde\xad\xbe\xef" + bytes(24)); check("bad request magic: dropped", closed(s))
 s = conn(); go(s); s.sendall(struct.pack(">IHH", REQ, 0, 0)); s.close(); print("ok: truncated request header")
