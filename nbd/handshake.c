@@ -4,6 +4,8 @@
  * Only OPT_GO and OPT_EXPORT_NAME leave the loop into the transmission phase. */
 #include <inttypes.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include "nbd/internal.h"
 
@@ -307,8 +309,33 @@ discard (int fd, uint64_t len)
   return 0;
 }
 
+/* A client gets this long to finish negotiating (a silent one does not keep its thread
+ * forever); the transmission phase has no timeout (kernel connections idle for hours). */
+#define HANDSHAKE_TIMEOUT_S 60
+
+static void
+set_recv_timeout (int fd, int seconds)
+{
+  struct timeval tv = { .tv_sec = seconds };
+
+  setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv); /* best effort */
+}
+
+static int negotiate (struct conn *c);
+
 int
 nbds_handshake (struct conn *c)
+{
+  int r;
+
+  set_recv_timeout (c->fd, HANDSHAKE_TIMEOUT_S);
+  r = negotiate (c);
+  set_recv_timeout (c->fd, 0);
+  return r;
+}
+
+static int
+negotiate (struct conn *c)
 {
   uint8_t g[18], h[16];
   int r;
