@@ -3,8 +3,7 @@
 # ext4 modules, ./buse and e2fsprogs in an initramfs, and run tests/kernel/guest.sh inside:
 # netlink attach with 2 and 4 connections, the ioctl fallback, the dm wrapper, a restart of
 # buse under a writer, a dm reload onto a new device, reap after kill -9.  The kernel package
-# is downloaded once
-# (apt-get download, never installed) and cached in tests/kernel/work/.
+# is downloaded once (apt-get download, never installed) and cached in tests/kernel/work/.
 #   KERNEL_TESTS="netlink-2 dm"  run a subset      KERNEL_TIMEOUT=280  QEMU time limit (s)
 # Prints "N passed, N failed, N skipped"; exits 1 on any failure, 77 when it cannot run.
 set -euo pipefail
