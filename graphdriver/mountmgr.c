@@ -32,6 +32,7 @@ struct gd_mounts {
   struct layer_store *st;
   struct nbds_server *srv;
   enum kdev_mode mode;
+  bool stopping; /* starting or stopping: busy mounts are detached lazily, without waiting */
   struct entry *e;
   size_t n, cap;
 };
@@ -92,16 +93,31 @@ save (struct gd_mounts *m)
     log_warn ("cannot save mount counts in %s: %s", m->state_file, err_get ());
 }
 
+/* Unmount DIR at once, lazily if it is busy (shutdown and reaping: nobody waits for it). */
+static int
+umount_now (const char *dir)
+{
+  if (umount2 (dir, UMOUNT_NOFOLLOW) == 0 || errno == EINVAL || errno == ENOENT)
+    return 0;
+  if (errno == EBUSY && umount2 (dir, MNT_DETACH | UMOUNT_NOFOLLOW) == 0) {
+    log_info ("%s is busy: detached lazily", dir);
+    return 0;
+  }
+  err_set (errno, "umount %s", dir);
+  return -1;
+}
+
 /* Unmount rootfs and fs of ID (whether or not we mounted them). */
 static int
 umount_dirs (struct gd_mounts *m, const char *id)
 {
   CLEANUP_FREE char *rootfs = path_of (m, id, "rootfs");
   CLEANUP_FREE char *fs = path_of (m, id, "fs");
+  int (*um) (const char *) = m->stopping ? umount_now : mnt_umount;
 
   if (!rootfs || !fs)
     return -1;
-  if (mnt_umount (rootfs) == -1 || mnt_umount (fs) == -1) {
+  if (um (rootfs) == -1 || um (fs) == -1) {
     err_prefix ("layer %s", id);
     return -1;
   }
@@ -124,6 +140,19 @@ unmount_layer (struct gd_mounts *m, struct entry *e)
   return r;
 }
 
+static int
+chmod_parents (struct gd_mounts *m, const char *id)
+{
+  CLEANUP_FREE char *mnt = xasprintf ("%s/mnt", m->home);
+  CLEANUP_FREE char *dir = path_of (m, id, "");
+
+  if (!mnt || !dir || chmod (mnt, 0711) == -1 || chmod (dir, 0711) == -1) {
+    err_set (errno, "chmod %s", dir ? dir : "mnt");
+    return -1;
+  }
+  return 0;
+}
+
 /* Attach ID, mount its filesystem, bind its rootfs/, apply its size limit. */
 static int
 mount_layer (struct gd_mounts *m, struct entry *e)
@@ -137,6 +166,10 @@ mount_layer (struct gd_mounts *m, struct entry *e)
   if (e->dev && unmount_layer (m, e) == -1) /* left from a failed unmount */
     return -1;
   if (!fs || !rootfs || !inner || mkdir_p (fs, 0700) == -1 || mkdir_p (rootfs, 0755) == -1)
+    return -1;
+  /* With user namespaces runc mounts the rootfs as the remapped root: it must be able to
+   * walk to rootfs (search only, as overlay2's 0701 dirs allow). */
+  if (chmod_parents (m, e->id) == -1)
     return -1;
   e->dev = kdev_attach (m->srv, e->id, m->mode, &ko);
   if (!e->dev)
@@ -453,7 +486,9 @@ gd_mounts_new (const struct gd_mounts_cfg *cfg)
   }
   load_counts (m);
   adopt (m);
+  m->stopping = true;
   reap_mounts (m);
+  m->stopping = false;
   if (kdev_reap (m->kdev_state) == -1)
     log_warn ("reaping stale devices: %s", err_get ());
   restore (m);
@@ -483,6 +518,7 @@ gd_mounts_free (struct gd_mounts *m, bool forget)
 {
   if (!m)
     return;
+  m->stopping = true;
   if (forget)
     gd_mounts_cleanup (m);
   else
