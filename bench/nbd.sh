@@ -4,7 +4,7 @@
 # 4 KiB random read and write IOPS at 64 in flight over 4 connections (nbd-randio).
 # Prints a table with ratios (buse / nbdkit, higher is better) and, for bench/run.sh, the
 # same numbers as row-1 lines of results.tsv.
-#   QUICK=1 smaller file and shorter runs;  RUNS=N samples per cell (default 3)
+#   QUICK=1 smaller file and shorter runs;  RUNS=N samples per cell (default 5)
 #   BENCH_DIR where the test file lives (default /var/tmp)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +16,7 @@ done
 quick=${QUICK:-0}
 mib=$([ "$quick" = 1 ] && echo 256 || echo 1024)
 secs=$([ "$quick" = 1 ] && echo 2 || echo 5)
-runs=${RUNS:-3}
+runs=${RUNS:-5}
 dir=$(mktemp -d "${BENCH_DIR:-/var/tmp}/buse-bench-nbd.XXXXXX")
 pids=()
 cleanup() {
@@ -60,8 +60,10 @@ kinds=(seqread seqwrite randread randwrite)
 declare -A samples
 for k in "${kinds[@]}"; do
   measure "$k" buse >/dev/null # warm-up (page cache, connections)
-  for ((r = 0; r < runs; r++)); do
-    for s in buse nbdkit; do samples[$k.$s]+="$(measure "$k" "$s") "; done
+  for ((r = 0; r < runs; r++)); do # ABBA order: neither server always runs first
+    order=(buse nbdkit)
+    [ $((r % 2)) = 0 ] || order=(nbdkit buse)
+    for s in "${order[@]}"; do samples[$k.$s]+="$(measure "$k" "$s") "; done
   done
 done
 
