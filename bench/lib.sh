@@ -22,9 +22,9 @@ QUICK=${QUICK:-0}
 [ "$QUICK" = 1 ] || QUICK=0
 RUNS=${RUNS:-$([ "$QUICK" = 1 ] && echo 3 || echo 5)}
 BENCH_WORK=${BENCH_WORK:-$TOP/bench/work}
-HALF_TIMEOUT=${HALF_TIMEOUT:-$([ "$QUICK" = 1 ] && echo 240 || echo 1200)}
+HALF_TIMEOUT=${HALF_TIMEOUT:-$([ "$QUICK" = 1 ] && echo 180 || echo 1200)}
 BUSE_FLAGS=${BUSE_FLAGS:--v} # start_buse_daemon's default is --debug=all, too slow to measure
-GiB=$((1 << 30)) MiB=$((1 << 20))
+export GiB=$((1 << 30)) MiB=$((1 << 20))
 BENCH_SAMPLES=${BENCH_SAMPLES:-$BENCH_WORK/samples}
 export QUICK RUNS BENCH_WORK BUSE_FLAGS BENCH_SAMPLES
 mkdir -p "$BENCH_WORK"
@@ -123,8 +123,9 @@ _cell() {
 # median(KEY) itself with VAL (an absolute goal; the ratio is still shown); - is no goal.
 emit() {
   local row=$1 what=$2 unit=$3 key=$4 refname=$5 refkey=$6 op=$7 val=$8 goal=$9
-  local b r ratio=n/a met=n/a
+  local b r ratio=n/a met=n/a refcell=-
   [ "$op" != - ] || met=-
+  [ "$refkey" = - ] || refcell=$(_cell "$refkey")
   b=$(median "$key") r=$(median "$refkey")
   [ -n "$b" ] && [ -n "$r" ] && ratio=$(awk -v b="$b" -v r="$r" \
     'BEGIN { if (r == 0) print "inf"; else printf "%.4g\n", b / r }')
@@ -134,7 +135,7 @@ emit() {
     lt) [ -z "$b" ] || met=$(awk -v x="$b" -v v="$val" 'BEGIN { print (x < v) ? "yes" : "no" }') ;;
   esac
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$row" "$what" "$unit" "$(_cell "$key")" \
-    "$refname" "$([ "$refkey" = - ] && echo - || _cell "$refkey")" "$ratio" "$goal" "$met" \
+    "$refname" "$refcell" "$ratio" "$goal" "$met" \
     "$op" "$val" | tee -a "$BENCH_WORK/results.tsv"
 }
 
@@ -159,6 +160,8 @@ bench_main() {
   BENCH_ROW=$(basename "$0" | cut -d- -f1)
   export BENCH_SCRIPT BENCH_ROW
   if [ "${1:-}" = --half ]; then
+    # A reference half needs no buse binary (tests/docker/lib.sh checks it unless told).
+    [ "$2" = buse ] || export DOCKER_TEST_DRIVER=$2
     docker_requires
     bench_fs
     docker_scratch

@@ -20,9 +20,9 @@ half() {
       [ -n "$BUSE_PID" ] || start_buse_daemon
       target=unix:$BUSE_SOCK home=$BUSE_HOME-$mib
     fi
-    export GDBENCH_OPTS=buse.basesize=$(q 4G 16G)
-    "$bin" snapshot "$target" "$home" "$mib" "$RUNS" >"$T/out" || fail "gdbench $drv $mib MiB failed"
-    for v in $(awk '$1 == "create_ms" { print $2 }' "$T/out"); do sample "$drv.create.$mib" "$v"; done
+    GDBENCH_OPTS=buse.basesize=$(q 4G 16G) "$bin" snapshot "$target" "$home" "$mib" "$RUNS" \
+      >"$T/out" || fail "gdbench $drv $mib MiB failed"
+    while read -r v; do sample "$drv.create.$mib" "$v"; done < <(awk '$1 == "create_ms" { print $2 }' "$T/out")
     [ "$drv" = buse ] || rm -rf "$home"
   done
 }

@@ -19,7 +19,7 @@ base_tar() {
     d=$(mktemp -d "$BENCH_FS/cache/tree.XXXXXX")
     tar -C "$d" -xf "$(busybox_tar)"
     install -m 0755 "$(nstime_bin)" "$d/nstime"
-    head -c $((MIB * MiB)) /dev/urandom >"$d/big"
+    head -c "${MIB}M" /dev/urandom >"$d/big"
     tar --sort=name --owner=0 --group=0 --numeric-owner -C "$d" -cf "$tar.tmp" .
     rm -rf "$d"
     mv "$tar.tmp" "$tar"

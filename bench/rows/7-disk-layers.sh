@@ -18,7 +18,7 @@ half() {
   ctx=$T/ctx
   mkdir -p "$ctx/base"
   tar -C "$ctx/base" -xf "$(busybox_tar)"
-  head -c $((SIZE_MIB * MiB)) /dev/urandom >"$ctx/base/big"
+  head -c "${SIZE_MIB}M" /dev/urandom >"$ctx/base/big"
   import_dir "$ctx/base" base
   rm -rf "$ctx/base"
   for ((i = 0; i < n; i++)); do
