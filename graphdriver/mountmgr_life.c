@@ -1,0 +1,264 @@
+/* mountmgr_life.c: the mount manager's life around Get/Put — start (reap what a dead run
+ * left, adopt or re-mount what dockerd still holds), a new dockerd session, Create and Remove
+ * of layers beside their mounts, Cleanup and stop. */
+#include <dirent.h>
+#include <string.h>
+#include <time.h>
+
+#include "graphdriver/mountmgr.h"
+
+void
+gd_mounts_new_session (struct gd_mounts *m)
+{
+  size_t held = 0;
+
+  pthread_mutex_lock (&m->lock);
+  for (size_t i = 0; i < m->n; i++) {
+    held += m->e[i].count > 0;
+    m->e[i].count = 0;
+  }
+  gd_mm_save (m);
+  pthread_mutex_unlock (&m->lock);
+  if (held)
+    log_info ("new dockerd session: %zu layers held by the last one stay mounted, unreferenced",
+              held);
+}
+
+unsigned
+gd_mount_count (struct gd_mounts *m, const char *id)
+{
+  struct gd_mm_entry *e;
+  unsigned n;
+
+  pthread_mutex_lock (&m->lock);
+  e = gd_mm_find (m, id);
+  n = e ? e->count : 0;
+  pthread_mutex_unlock (&m->lock);
+  return n;
+}
+
+size_t
+gd_mounts_active (struct gd_mounts *m)
+{
+  size_t n = 0;
+
+  pthread_mutex_lock (&m->lock);
+  for (size_t i = 0; i < m->n; i++)
+    n += m->e[i].mounted;
+  pthread_mutex_unlock (&m->lock);
+  return n;
+}
+
+void
+gd_mount_device (struct gd_mounts *m, const char *id, char *buf, size_t len)
+{
+  struct gd_mm_entry *e;
+
+  pthread_mutex_lock (&m->lock);
+  e = gd_mm_find (m, id);
+  snprintf (buf, len, "%s", e && e->mounted && e->dev ? kdev_path (e->dev) : "");
+  pthread_mutex_unlock (&m->lock);
+}
+
+int
+gd_mount_create (struct gd_mounts *m, const char *id, const char *parent, uint64_t size)
+{
+  struct gd_mm_entry *p;
+  CLEANUP_FREE char *fs = NULL;
+  int r;
+
+  pthread_mutex_lock (&m->lock);
+  p = parent ? gd_mm_find (m, parent) : NULL;
+  if (p && p->mounted) {
+    /* The store seals the parent's top diff: the filesystem must be consistent on it. */
+    fs = gd_mm_path_of (m, parent, "fs");
+    if (!fs || mnt_freeze (fs) == -1) {
+      pthread_mutex_unlock (&m->lock);
+      return -1;
+    }
+  }
+  r = layer_create (m->st, id, parent, size, true);
+  if (fs && mnt_thaw (fs) == -1)
+    log_warn ("thaw %s: %s", fs, err_get ());
+  pthread_mutex_unlock (&m->lock);
+  return r;
+}
+
+int
+gd_mount_remove (struct gd_mounts *m, const char *id)
+{
+  struct gd_mm_entry *e;
+  CLEANUP_FREE char *dir = gd_mm_path_of (m, id, "");
+  int r;
+
+  pthread_mutex_lock (&m->lock);
+  e = gd_mm_find (m, id);
+  if (e && (e->count > 0 || e->internal > 0)) {
+    if (e->count > 0)
+      err_set (EBUSY, "layer %s is mounted (%u Get without Put)", id, e->count);
+    else
+      err_set (EBUSY, "layer %s is in use by a diff or an apply", id);
+    pthread_mutex_unlock (&m->lock);
+    return -1;
+  }
+  if (e) { /* mounted for an earlier dockerd (see gd_mounts_new_session) */
+    if (gd_mm_unmount_layer (m, e) == -1) {
+      pthread_mutex_unlock (&m->lock);
+      return -1;
+    }
+    gd_mm_drop (m, e);
+  }
+  /* The NBD connection of a just-detached device may still be closing the stack. */
+  for (int i = 0; (r = layer_remove (m->st, id)) == -1 && err_errno () == EBUSY && i < 50; i++) {
+    struct timespec ts = { 0, 50 * 1000 * 1000 };
+    nanosleep (&ts, NULL);
+  }
+  if (r == 0 && dir && remove_tree (dir) == -1)
+    log_warn ("%s", err_get ());
+  pthread_mutex_unlock (&m->lock);
+  return r;
+}
+
+/* Unmount whatever an earlier run left mounted under <home>/mnt (but not what we adopted). */
+static void
+reap_mounts (struct gd_mounts *m)
+{
+  CLEANUP_FREE char *dir = xasprintf ("%s/mnt", m->home);
+  DIR *dp = dir ? opendir (dir) : NULL;
+  struct dirent *de;
+
+  if (!dp)
+    return;
+  while ((de = readdir (dp))) {
+    struct gd_mm_entry *e = gd_mm_find (m, de->d_name);
+    if (de->d_name[0] == '.' || (e && e->mounted))
+      continue;
+    if (gd_mm_umount_dirs (m, de->d_name) == -1)
+      log_warn ("reaping stale mounts: %s", err_get ());
+  }
+  closedir (dp);
+}
+
+/* The saved counts: what dockerd still holds. */
+static void
+load_counts (struct gd_mounts *m)
+{
+  CLEANUP_JSON_DECREF json_t *obj = NULL;
+  const char *id;
+  json_t *v;
+
+  if (access (m->state_file, F_OK) == -1)
+    return;
+  obj = json_load_path (m->state_file);
+  json_object_foreach (obj, id, v)
+  {
+    json_int_t n = json_integer_value (v);
+    struct gd_mm_entry *e;
+    if (n > 0 && check_id (id) == 0 && layer_exists (m->st, id) && (e = gd_mm_find_or_add (m, id)))
+      e->count = (unsigned)n;
+  }
+}
+
+/* Kernel mode: a device of a dead run can be handed new connections, and its mount lives on. */
+static void
+adopt (struct gd_mounts *m)
+{
+  struct kdev_opts ko = { .state_dir = m->kdev_state, .use_dm = true };
+
+  for (size_t i = 0; m->mode == KDEV_KERNEL && i < m->n; i++) {
+    struct gd_mm_entry *e = &m->e[i];
+    e->dev = kdev_reattach (m->srv, e->id, &ko);
+    e->mounted = e->dev != NULL;
+    if (e->mounted && !gd_mm_healthy (m, e)) {
+      e->mounted = false; /* mount_layer detaches and starts again */
+    } else if (e->mounted)
+      log_info ("layer %s: device %s adopted", e->id, kdev_path (e->dev));
+  }
+}
+
+/* Mount again every layer the saved counts say dockerd still holds. */
+static void
+restore (struct gd_mounts *m)
+{
+  for (size_t i = 0; i < m->n; i++) {
+    struct gd_mm_entry *e = &m->e[i];
+    if (e->mounted)
+      continue;
+    if (gd_mm_mount_layer (m, e) == -1)
+      log_warn ("restoring mount: %s (the next Get tries again)", err_get ());
+    else
+      log_info ("layer %s mounted again (%u references)", e->id, e->count);
+  }
+  gd_mm_save (m);
+}
+
+struct gd_mounts *
+gd_mounts_new (const struct gd_mounts_cfg *cfg)
+{
+  struct gd_mounts *m = calloc (1, sizeof *m);
+
+  if (!m) {
+    err_set (ENOMEM, "mounts");
+    return NULL;
+  }
+  pthread_mutex_init (&m->lock, NULL);
+  m->st = cfg->st;
+  m->srv = cfg->srv;
+  m->mode = cfg->mode;
+  m->home = strdup (cfg->home);
+  m->mountopt = strdup (cfg->mountopt ? cfg->mountopt : "");
+  m->state_file = xasprintf ("%s/mounts.json", cfg->state_dir);
+  m->kdev_state = xasprintf ("%s/kdev", cfg->state_dir);
+  if (!m->home || !m->mountopt || !m->state_file || !m->kdev_state ||
+      mkdir_p (m->kdev_state, 0700) == -1) {
+    err_set (ENOMEM, "mounts");
+    gd_mounts_free (m, false);
+    return NULL;
+  }
+  load_counts (m);
+  adopt (m);
+  m->stopping = true;
+  reap_mounts (m);
+  m->stopping = false;
+  if (kdev_reap (m->kdev_state) == -1)
+    log_warn ("reaping stale devices: %s", err_get ());
+  restore (m);
+  return m;
+}
+
+static void
+unmount_all (struct gd_mounts *m)
+{
+  for (size_t i = 0; i < m->n; i++)
+    if ((m->e[i].mounted || m->e[i].dev) && gd_mm_unmount_layer (m, &m->e[i]) == -1)
+      log_warn ("%s", err_get ());
+}
+
+void
+gd_mounts_cleanup (struct gd_mounts *m)
+{
+  pthread_mutex_lock (&m->lock);
+  unmount_all (m);
+  m->n = 0;
+  gd_mm_save (m);
+  pthread_mutex_unlock (&m->lock);
+}
+
+void
+gd_mounts_free (struct gd_mounts *m, bool forget)
+{
+  if (!m)
+    return;
+  m->stopping = true;
+  if (forget)
+    gd_mounts_cleanup (m);
+  else
+    unmount_all (m); /* the saved counts stay for the next start */
+  pthread_mutex_destroy (&m->lock);
+  free (m->e);
+  free (m->home);
+  free (m->state_file);
+  free (m->kdev_state);
+  free (m->mountopt);
+  free (m);
+}
