@@ -63,8 +63,8 @@ worker_run (void *arg)
   int64_t size;
   uint64_t blocks;
 
-  if (h == NULL || nbd_connect_uri (h, a->uri) == -1 || (size = nbd_get_size (h)) < a->bs
-      || posix_memalign ((void **)&buf, 4096, a->bs) != 0) {
+  if (h == NULL || nbd_connect_uri (h, a->uri) == -1 || (size = nbd_get_size (h)) < a->bs ||
+      posix_memalign ((void **)&buf, 4096, a->bs) != 0) {
     fprintf (stderr, "nbd-randio: %s\n", nbd_get_error ());
     exit (1);
   }
@@ -126,7 +126,8 @@ main (int argc, char **argv)
   ws = calloc (a.conns, sizeof *ws);
   start = now ();
   for (unsigned i = 0; i < a.conns; i++) {
-    ws[i] = (struct worker){ .a = &a, .seed = 0x9e3779b97f4a7c15ull * (i + 1),
+    ws[i] = (struct worker){ .a = &a,
+                             .seed = 0x9e3779b97f4a7c15ull * (i + 1),
                              .end = start + a.seconds };
     pthread_create (&ws[i].thread, NULL, worker_run, &ws[i]);
   }
