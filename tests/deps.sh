@@ -8,6 +8,7 @@ pkgs=(
   libnbd-dev libnbd-bin nbdkit qemu-utils fuse3 e2fsprogs util-linux attr curl python3
   busybox-static cpio kmod qemu-system-x86
   docker.io containerd runc docker-registry golang-go golang-github-docker-docker-dev
+  golang-github-vbatts-tar-split-dev golang-github-gotestyourself-gotest.tools-dev
   gnuplot-nox hyperfine
 )
 missing=()
