@@ -35,7 +35,10 @@ for ((k = 1; k <= ROUNDS; k++)); do
     "http://plugin/GraphDriver.ApplyDiff?id=r$k&parent=" >"$T/code.$k" 2>/dev/null &
   cpid=$!
   sleep "$(awk -v s="$RANDOM" -v t="$took" 'BEGIN { printf "%.2f", 0.2 + (s / 32767) * t }')"
-  kill9 "$BUSE_PID" || fail "round $k: buse serve SIGKILLed during ApplyDiff cannot exit (above)"
+  if ! kill9 "$BUSE_PID"; then
+    printf '%s\n' "${problems[@]}"
+    fail "round $k: buse serve SIGKILLed during ApplyDiff cannot exit (above)"
+  fi
   kills=$((kills + 1))
   wait $cpid 2>/dev/null || true
   [ "$(cat "$T/code.$k")" != 200 ] || finished=$((finished + 1))

@@ -38,7 +38,10 @@ for ((k = 1; k <= ROUNDS; k++)); do
   ipid=$!
   # a random point of the import: 0.3 s .. (clean import time) s
   sleep "$(awk -v s="$RANDOM" -v t="$took" 'BEGIN { printf "%.2f", 0.3 + (s / 32767) * t }')"
-  kill9 "$BUSE_PID" || fail "round $k: buse serve SIGKILLed cannot exit (above)"
+  if ! kill9 "$BUSE_PID"; then
+    printf '%s\n' "${problems[@]}"
+    fail "round $k: buse serve SIGKILLed cannot exit (above)"
+  fi
   kills=$((kills + 1))
   BUSE_PID=''
   start_buse_daemon
