@@ -20,7 +20,8 @@ mkdir -p "$SM" "$T/d1/root"
 ln -s "$SM" "$T/d1/root/$BUSE_DRIVER"
 cleanup_fn "umount '$SM' 2>/dev/null || umount -l '$SM'"
 mount -o loop "$T/small.img" "$SM" || fail "mount the small filesystem"
-BUSE_HOME=$SM BUSE_STATE=$SM/state
+BUSE_HOME=$SM BUSE_STATE=$SM/state # read by start_buse_daemon
+export BUSE_STATE
 start_buse_daemon
 start_dockerd d1 "$BUSE_DRIVER"
 make_busybox_image bb

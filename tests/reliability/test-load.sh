@@ -59,8 +59,8 @@ for ((c = 1; c <= CONTAINERS; c++)); do
   timeout 300 docker cp "io$c:/w" - | tar -C "$T/v" -xf - || fail "io$c: docker cp /w"
   timeout 300 docker cp "io$c:/manifest.md5" - | tar -C "$T/v" -xf - || fail "io$c: docker cp manifest"
   (cd "$T/v/w" && md5sum -c --quiet ../manifest.md5) || fail "io$c: files differ from the container's checksums"
-  set -- $(docker logs "io$c" | tail -n 1)
-  ops=$((ops + $2)) files=$((files + $4))
+  read -r _ o _ f < <(docker logs "io$c" | tail -n 1)
+  ops=$((ops + o)) files=$((files + f))
   timeout 120 docker rm "io$c" >/dev/null || fail "docker rm io$c"
 done
 ok "$CONTAINERS containers: $ops operations, $files files verified"
