@@ -5,7 +5,7 @@
 # Prints a table with ratios (buse / nbdkit, higher is better) and, for bench/run.sh, the
 # same numbers as row-1 lines of results.tsv.
 #   QUICK=1 smaller file and shorter runs;  RUNS=N samples per cell (default 5)
-#   BENCH_DIR where the test file lives (default /var/tmp)
+#   BENCH_DIR where the test file lives (default /var/tmp);  KINDS='randread randwrite' a subset
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUSE=${BUSE:-$top/buse}
@@ -56,7 +56,7 @@ range() { sort -g | awk '{ v[NR] = $1 } END { printf "%s–%s", v[1], v[NR] }'; 
 declare -A title=([seqread]="sequential read, nbdcopy, $mib MiB" [seqwrite]="sequential write + flush, nbdcopy, $mib MiB"
   [randread]="4 KiB random read, 4 conns x 16 in flight" [randwrite]="4 KiB random write, 4 conns x 16 in flight")
 declare -A unit=([seqread]=MB/s [seqwrite]=MB/s [randread]=IOPS [randwrite]=IOPS)
-kinds=(seqread seqwrite randread randwrite)
+read -r -a kinds <<<"${KINDS:-seqread seqwrite randread randwrite}"
 declare -A samples
 for k in "${kinds[@]}"; do
   measure "$k" buse >/dev/null # warm-up (page cache, connections)
