@@ -45,7 +45,8 @@ bench_fs() {
     BENCH_FS=$d/fs
   fi
   BENCH_DEV=$(basename "$(findmnt -n -o SOURCE --target "$BENCH_FS")")
-  export BENCH_FS BENCH_DEV TMPDIR=$BENCH_FS
+  BENCH_IMG=$(cat "/sys/block/$BENCH_DEV/loop/backing_file")
+  export BENCH_FS BENCH_DEV BENCH_IMG TMPDIR=$BENCH_FS
 }
 
 # bench_fs_release DIR: unmount (mount -o loop autoclears the loop device) and remove DIR.
@@ -70,11 +71,12 @@ disk_used() { du -sx --block-size=1 "$1" | cut -f1; }
 fs_sync() { sync -f "$BENCH_FS"; }
 
 # drop_cache [FILE...]: drop from the page cache every file over 1 MiB under $T (data roots,
-# diff files, images) and the FILEs.  Never /proc/sys/vm/drop_caches: on this shared machine it
+# diff files, images), the FILEs, and the bench fs's backing image (the loop device reads it
+# through the host's page cache).  Never /proc/sys/vm/drop_caches: on this shared machine it
 # blocks (uninterruptibly) on any other test's stuck filesystem.
 drop_cache() {
   fs_sync
-  { find "$T" -xdev -type f -size +1M -print0; [ $# -eq 0 ] || printf '%s\0' "$@"; } |
+  { find "$T" -xdev -type f -size +1M -print0; printf '%s\0' "$@" "$BENCH_IMG"; } |
     xargs -0 -r "$(nstime_bin)" --drop
 }
 
