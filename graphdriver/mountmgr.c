@@ -245,6 +245,8 @@ gd_mount_put (struct gd_mounts *m, const char *id, bool internal)
     } else
       log_warn ("Put of layer %s, which is not mounted", id);
   } else if (--*n == 0 && e->count + e->internal == 0) {
+    if (internal)
+      pthread_cond_broadcast (&m->released);
     r = gd_mm_unmount_layer (m, e);
     if (r == 0)
       gd_mm_drop (m, e);

@@ -15,6 +15,7 @@ struct gd_mm_entry {
 
 struct gd_mounts {
   pthread_mutex_t lock;
+  pthread_cond_t released; /* an internal reference was dropped */
   char *home, *state_file, *kdev_state, *mountopt;
   struct layer_store *st;
   struct nbds_server *srv;

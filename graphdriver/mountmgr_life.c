@@ -84,6 +84,24 @@ gd_mount_create (struct gd_mounts *m, const char *id, const char *parent, uint64
   return r;
 }
 
+/* A layer whose only references are our own (a Diff or an ApplyDiff, perhaps one whose
+ * client just went away, as dockerd's retries of an interrupted ApplyDiff do) is about to be
+ * free: wait up to GD_REMOVE_WAIT s for it, lock held.  Returns ID's entry, if any. */
+#define GD_REMOVE_WAIT 30
+static struct gd_mm_entry *
+wait_internal (struct gd_mounts *m, const char *id)
+{
+  struct timespec deadline;
+  struct gd_mm_entry *e;
+
+  clock_gettime (CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += GD_REMOVE_WAIT;
+  while ((e = gd_mm_find (m, id)) && e->count == 0 && e->internal > 0)
+    if (pthread_cond_timedwait (&m->released, &m->lock, &deadline) == ETIMEDOUT)
+      break;
+  return e;
+}
+
 int
 gd_mount_remove (struct gd_mounts *m, const char *id)
 {
@@ -92,7 +110,7 @@ gd_mount_remove (struct gd_mounts *m, const char *id)
   int r;
 
   pthread_mutex_lock (&m->lock);
-  e = gd_mm_find (m, id);
+  e = wait_internal (m, id);
   if (e && (e->count > 0 || e->internal > 0)) {
     if (e->count > 0)
       err_set (EBUSY, "layer %s is mounted (%u Get without Put)", id, e->count);
@@ -202,6 +220,7 @@ gd_mounts_new (const struct gd_mounts_cfg *cfg)
     return NULL;
   }
   pthread_mutex_init (&m->lock, NULL);
+  pthread_cond_init (&m->released, NULL);
   m->st = cfg->st;
   m->srv = cfg->srv;
   m->mode = cfg->mode;
@@ -255,6 +274,7 @@ gd_mounts_free (struct gd_mounts *m, bool forget)
   else
     unmount_all (m); /* the saved counts stay for the next start */
   pthread_mutex_destroy (&m->lock);
+  pthread_cond_destroy (&m->released);
   free (m->e);
   free (m->home);
   free (m->state_file);

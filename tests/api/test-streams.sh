@@ -97,3 +97,17 @@ assert_eq "$m" 0 "no mount held after an abandoned Diff"
 d=$(get big)
 assert_eq "$(stat -c %s "$d/f3")" $((64 << 20)) "layer intact after an abandoned Diff"
 put big
+
+# 5. Remove while an ApplyDiff whose client is going away still holds the layer (dockerd's
+#    retries of an interrupted ApplyDiff, then its cleanup): Remove waits for it, then works
+create retried
+( head -c 2000000 "$T/big.tar"; sleep 2 ) |
+  timeout 1 curl -sS --unix-socket "$SOCK" -H 'Host:' -H 'Content-Type:' \
+    -H 'Transfer-Encoding: chunked' -X POST -T - \
+    "http://plugin/GraphDriver.ApplyDiff?id=retried&parent=" >/dev/null 2>&1 &
+up=$!
+sleep 0.5
+ok_call GraphDriver.Remove '{"ID":"retried"}'
+ok_call GraphDriver.Exists '{"ID":"retried"}'
+assert_eq "$(jq -r .Exists <<<"$BODY")" false "Remove during an abandoned ApplyDiff waited and removed"
+wait "$up" || true
