@@ -52,11 +52,11 @@ table_md() {
 echo
 machine
 echo
-awk -F'\t' 'BEGIN { printf "%-3s %-52s %-5s %-30s %-10s %-30s %-8s %-14s %s\n", "#", "what", "unit",
+awk -F'\t' 'BEGIN { printf "%-3s %-52s %-5s %-32s %-10s %-32s %-8s %-14s %s\n", "#", "what", "unit",
     "buse med (min-max, n)", "ref", "ref med (min-max, n)", "ratio", "goal", "met" }
   { for (i = 1; i <= NF; i++) { gsub("–", "-", $i); gsub("≤", "<=", $i); gsub("≥", ">=", $i)
       gsub("×", "x", $i); gsub("µ", "u", $i) }
-    printf "%-3s %-52.52s %-5s %-30.30s %-10.10s %-30.30s %-8s %-14s %s\n", $1, $2, $3, $4, $5, $6,
+    printf "%-3s %-52.52s %-5s %-32.32s %-10.10s %-32.32s %-8s %-14s %s\n", $1, $2, $3, $4, $5, $6,
     $7, $8, $9 }' "$sorted"
 echo
 echo "written: ${out#"$PWD"/}/results.md, ${out#"$PWD"/}/results.png"
@@ -65,7 +65,7 @@ echo "written: ${out#"$PWD"/}/results.md, ${out#"$PWD"/}/results.png"
 awk -F'\t' '$7 ~ /^[0-9.e+-]+$/ && $7 > 0 {
     goal = ($10 == "le" || $10 == "ge") ? $11 : "NaN"
     col = ($9 == "yes") ? 1 : ($9 == "no") ? 2 : 3
-    printf "\"%s: %s vs %s\"\t%s\t%s\t%d\n", $1, substr($2, 1, 28), $5, $7, goal, col }' \
+    printf "\"%s: %s vs %s\"\t%s\t%s\t%d\n", $1, substr($2, 1, 44), $5, $7, goal, col }' \
   "$sorted" >"$work/chart.dat"
 if [ -s "$work/chart.dat" ] && command -v gnuplot >/dev/null; then
   term=png
