@@ -37,7 +37,7 @@ err_prefix (const char *fmt, ...)
   n = vsnprintf (err_msg, ERR_MAX, fmt, ap);
   va_end (ap);
   if (n >= 0 && n < ERR_MAX - 3) {
-    size_t len = strnlen (old, ERR_MAX - 1), room = ERR_MAX - 3 - (size_t) n;
+    size_t len = strnlen (old, ERR_MAX - 1), room = ERR_MAX - 3 - (size_t)n;
 
     memcpy (err_msg + n, ": ", 2);
     len = MIN (len, room);
