@@ -82,7 +82,8 @@ layer_list (struct layer_store *st, int (*fn) (void *cbdata, const struct layer_
   for (struct layer *l = st->layers; l; l = l->next)
     fill_info (st, l, &v[i++]);
   pthread_mutex_unlock (&st->lock);
-  qsort (v, n, sizeof *v, cmp_info);
+  if (n > 1)
+    qsort (v, n, sizeof *v, cmp_info);
   for (i = 0; i < n; i++)
     if (fn (cbdata, &v[i]))
       break;
