@@ -6,14 +6,7 @@
 
 #include "graphdriver/http.h"
 
-static int failures;
-#define CHECK(c)                                                                                   \
-  do {                                                                                             \
-    if (!(c)) {                                                                                    \
-      fprintf (stderr, "%s:%d: CHECK failed: %s (%s)\n", __FILE__, __LINE__, #c, err_get ());      \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
+#include "tests/unit/check.h"
 
 /* Parse OPTS (JSON text); return 0/-1 and leave the result in *O. */
 static int
