@@ -31,7 +31,7 @@ static void
 usage (FILE *fp)
 {
   fprintf (fp, "usage: buse [--debug=AREAS] [-v] COMMAND [ARGS]\n\n"
-               "  --debug=AREAS  debug logs for areas: nbd,layers,kdev,gd or all\n"
+               "  --debug=AREAS  debug logs for areas: nbd,layers,kdev,gd,http,archive or all\n"
                "  -v, --verbose  info logs (default: warnings and errors)\n\ncommands:\n");
   for (size_t i = 0; i < ARRAY_SIZE (commands); i++)
     fprintf (fp, "  %-9s %s\n", commands[i].name, commands[i].summary);
