@@ -245,3 +245,19 @@ in_container_time() {
   out=$(docker exec "$c" /nstime "$@" 2>&1 >/dev/null) || { echo "$out" >&2; return 1; }
   echo "$out" | awk '$1 == "nstime" { print $2 }'
 }
+
+# generated_tar FILES MIB: a busybox rootfs plus FILES generated files (MIB MiB in all) as a
+# tar, made once per bench fs and shared by the halves and rows that ask for the same size.
+generated_tar() {
+  local tar=$BENCH_FS/cache/rootfs-$1-$2.tar d
+  if [ ! -f "$tar" ]; then
+    mkdir -p "$BENCH_FS/cache"
+    d=$(mktemp -d "$BENCH_FS/cache/tree.XXXXXX")
+    tar -C "$d" -xf "$(busybox_tar)"
+    python3 "$TOP/bench/gen-tree.py" "$d" "$1" "$2"
+    tar --sort=name --owner=0 --group=0 --numeric-owner -C "$d" -cf "$tar.tmp" .
+    rm -rf "$d"
+    mv "$tar.tmp" "$tar"
+  fi
+  echo "$tar"
+}

@@ -7,24 +7,10 @@ source "$(dirname "$0")/../lib.sh"
 
 FILES=$(q 2000 10000) MIB=$(q 40 220)
 
-# rootfs_tar: the tar, made once per bench fs (shared by the halves).
-rootfs_tar() {
-  local tar=$BENCH_FS/cache/rootfs-$FILES-$MIB.tar d
-  if [ ! -f "$tar" ]; then
-    mkdir -p "$BENCH_FS/cache"
-    d=$(mktemp -d "$BENCH_FS/cache/tree.XXXXXX")
-    tar -C "$d" -xf "$(busybox_tar)"
-    python3 "$TOP/bench/gen-tree.py" "$d" "$FILES" "$MIB"
-    tar --sort=name --owner=0 --group=0 --numeric-owner -C "$d" -cf "$tar.tmp" .
-    rm -rf "$d"
-    mv "$tar.tmp" "$tar"
-  fi
-  echo "$tar"
-}
 
 half() {
   local drv=$1 tar i
-  tar=$(rootfs_tar)
+  tar=$(generated_tar "$FILES" "$MIB")
   start_driver "$drv"
   for ((i = 0; i < RUNS; i++)); do
     fs_sync

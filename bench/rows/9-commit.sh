@@ -7,24 +7,11 @@ source "$(dirname "$0")/../lib.sh"
 
 FILES=$(q 10000 50000) MIB=$(q 40 200)
 
-tree_tar() {
-  local tar=$BENCH_FS/cache/tree-$FILES-$MIB.tar d
-  if [ ! -f "$tar" ]; then
-    mkdir -p "$BENCH_FS/cache"
-    d=$(mktemp -d "$BENCH_FS/cache/tree.XXXXXX")
-    tar -C "$d" -xf "$(busybox_tar)"
-    python3 "$TOP/bench/gen-tree.py" "$d" "$FILES" "$MIB"
-    tar --sort=name --owner=0 --group=0 --numeric-owner -C "$d" -cf "$tar.tmp" .
-    rm -rf "$d"
-    mv "$tar.tmp" "$tar"
-  fi
-  echo "$tar"
-}
 
 half() {
   local drv=$1 i c
   start_driver "$drv"
-  docker import -c 'CMD ["/bin/sh"]' "$(tree_tar)" many >/dev/null
+  docker import -c 'CMD ["/bin/sh"]' "$(generated_tar "$FILES" "$MIB")" many >/dev/null
   for ((i = 0; i < RUNS; i++)); do
     c=$(docker run -d --network none many sh -c \
       'for d in 00 11 22 33 44 55 66 77 88 99; do echo changed >>$(ls -d /usr/share/d$d/* | head -n 1); done; sleep 600')
