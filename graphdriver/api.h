@@ -17,6 +17,7 @@ struct gd_options {
   char *mkfsarg;
   char *mountopt;
   uint64_t blocksize;
+  char *min_free_space; /* lowspace.c */
 };
 extern const struct cfg_opt gd_init_options[];
 /* Defaults, then every string of OPTS (a JSON array, may be NULL), then validation.
@@ -72,6 +73,15 @@ int gd_quota_grow (const char *id, const char *dev);
 /* After mounting on FSDIR: leave only SIZE bytes free for the layer's writes. */
 int gd_quota_apply (const char *id, const char *fsdir, uint64_t size);
 
+/* ---- lowspace.c: a full host disk gives containers ENOSPC, not a read-only ext4 ----- */
+struct gd_lowspace;
+/* Start the guard of the layers M mounts under HOME.  SPEC is buse.min_free_space: "auto"
+ * (or NULL, ""), a size, "N%" of HOME's filesystem, or "off" (no guard).  NULL + err. */
+struct gd_lowspace *gd_lowspace_start (const char *home, struct gd_mounts *m, const char *spec);
+void gd_lowspace_stop (struct gd_lowspace *g); /* before M goes; accepts NULL */
+/* Bytes the balloon holds in the layer filesystem mounted on FSDIR (0: none). */
+uint64_t gd_lowspace_balloon (const char *fsdir);
+
 /* ---- api_init.c: the daemon ------------------------------------------------------- */
 struct gd_daemon {
   char *state_dir;
@@ -86,8 +96,9 @@ struct gd_daemon {
   struct layer_store *st;
   struct nbds_server *srv;
   struct gd_mounts *mounts;
-  struct gd_metrics *metrics; /* --metrics: counts every export's requests (may be NULL) */
-  char *export_spec;          /* --export: the remote read-only export, started at Init */
+  struct gd_lowspace *lowspace; /* the full-disk guard of the mounted layers */
+  struct gd_metrics *metrics;   /* --metrics: counts every export's requests (may be NULL) */
+  char *export_spec;            /* --export: the remote read-only export, started at Init */
   struct gd_export *export;
 };
 /* DEFAULT_HOME (may be NULL): see default_home above. */

@@ -39,6 +39,8 @@ static void
 teardown (struct gd_daemon *d, bool forget)
 {
   gd_export_stop (d->export);
+  gd_lowspace_stop (d->lowspace);
+  d->lowspace = NULL;
   gd_mounts_free (d->mounts, forget);
   nbds_free (d->srv);
   layer_store_close (d->st);
@@ -207,7 +209,7 @@ setup (struct gd_daemon *d, const json_t *req, struct gd_options *o)
                               .mode = d->mode,
                               .mountopt = d->opts.mountopt };
   d->mounts = gd_mounts_new (&mc);
-  if (!d->mounts)
+  if (!d->mounts || !(d->lowspace = gd_lowspace_start (d->home, d->mounts, d->opts.min_free_space)))
     goto err;
   if (d->export_spec && !(d->export = gd_export_start (d->st, d->export_spec, d->metrics)))
     goto err;

@@ -23,6 +23,9 @@ const struct cfg_opt gd_init_options[] = {
     "extra mount options, comma-separated" },
   { "blocksize", CFG_SIZE, offsetof (struct gd_options, blocksize), "4096",
     "block size of diffs and filesystem" },
+  { "min_free_space", CFG_STRING, offsetof (struct gd_options, min_free_space), "auto",
+    "host space kept free: container writes get ENOSPC past it (auto: 5%, at most 512M; a "
+    "size; N%; off)" },
   { NULL },
 };
 

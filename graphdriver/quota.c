@@ -9,7 +9,8 @@
  * reserves blocks then).  The base is made with -m 0, so root and others get the same SIZE.
  * A size above the device's makes the store grow the device; the filesystem is grown here
  * with resize2fs, before mounting, when the superblock says it is smaller than the device.
- * The size lives in <home>/mnt/<id>/size beside the mount points. */
+ * The size lives in <home>/mnt/<id>/size beside the mount points.  The ballast is permanent;
+ * the low-space balloon beside it (lowspace.c) comes and goes with the host's free space. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fs.h>
@@ -135,7 +136,8 @@ ballast (const char *id, const char *fsdir, uint64_t size)
     err_set (errno, "statvfs %s", fsdir);
     return -1;
   }
-  avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+  /* a low-space balloon (lowspace.c) is not the layer's: it goes when the host has room */
+  avail = (uint64_t)sv.f_bavail * sv.f_frsize + gd_lowspace_balloon (fsdir);
   if (avail <= size)
     return 0; /* the filesystem itself is the limit */
   fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -3,13 +3,57 @@
  * one pread per contiguous run from one diff.  Writes go only into the top diff: whole aligned
  * blocks are written straight through, a partial block not yet present in the top is copied up
  * first (read-modify-write) under a per-block stripe lock.  A map bit is set only after its
- * data write returned, which is what makes stack_flush_locked's ordering durable. */
+ * data write returned, which is what makes stack_flush_locked's ordering durable.
+ *
+ * A data write that finds the host filesystem full (ENOSPC) is not failed at once: ext4 in the
+ * container already accepted it, and an NBD write error would make ext4 abort its journal.
+ * The daemon's low-space guard (graphdriver/lowspace.c) keeps a fallocated emergency reserve,
+ * <home>/lowspace-reserve; the write gives back a chunk of it and tries again while it lasts. */
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "layers/internal.h"
 
 static const uint8_t zero_block[LAYER_BS];
+
+#define RESERVE_FILE  "lowspace-reserve" /* same name in graphdriver/lowspace.c */
+#define RESERVE_CHUNK (4u << 20)
+
+/* The host filesystem is full: shrink the emergency reserve by a chunk and commit that, so
+ * the space is free at once.  -1 when there is no reserve left. */
+static int
+release_reserve (struct layer_stack *ls)
+{
+  CLEANUP_FREE char *path = xasprintf ("%s/" RESERVE_FILE, ls->st->home);
+  CLEANUP_CLOSE int fd = path ? open (path, O_WRONLY | O_CLOEXEC) : -1;
+  struct stat sb;
+  uint64_t left;
+
+  if (fd == -1 || fstat (fd, &sb) == -1 || sb.st_blocks == 0)
+    return -1;
+  left = (uint64_t)sb.st_size > RESERVE_CHUNK ? (uint64_t)sb.st_size - RESERVE_CHUNK : 0;
+  if (ftruncate (fd, (off_t)left) == -1 || fsync (fd) == -1)
+    return -1;
+  log_warn ("layer %s: host disk full: released %u MiB of the emergency reserve (%" PRIu64
+            " MiB left) so that a write the container's filesystem accepted still lands",
+            ls->layer->id, RESERVE_CHUNK >> 20, left >> 20);
+  return 0;
+}
+
+/* pwrite into the top diff's data; on ENOSPC, release reserve and retry. */
+static int
+top_pwrite (struct layer_stack *ls, const void *buf, size_t len, uint64_t off)
+{
+  while (pwrite_full (ls->top->data_fd, buf, len, (off_t)off) == -1) {
+    int e = errno;
+    if ((e != ENOSPC && e != EDQUOT) || release_reserve (ls) == -1) {
+      err_set (e, "layer %s: write at %" PRIu64, ls->layer->id, off);
+      return -1;
+    }
+  }
+  return 0;
+}
 
 static int
 check_range (struct layer_stack *ls, uint32_t count, uint64_t offset, bool write)
@@ -112,8 +156,7 @@ write_partial (struct layer_stack *ls, uint64_t b, uint32_t boff, const void *da
   pthread_mutex_lock (lk);
   unsigned s = bmap_get (ls->map, b);
   if (s == BMAP_PRESENT) {
-    if ((r = pwrite_full (ls->top->data_fd, data, len, off + boff)) == -1)
-      err_set (errno, "layer %s: write at %" PRIu64, ls->layer->id, off + boff);
+    r = top_pwrite (ls, data, len, off + boff);
     goto out;
   }
   if (s == BMAP_ZERO)
@@ -121,10 +164,8 @@ write_partial (struct layer_stack *ls, uint64_t b, uint32_t boff, const void *da
   else if (pread_locked (ls, blk, LAYER_BS, off) == -1)
     goto out;
   memcpy (blk + boff, data, len);
-  if ((r = pwrite_full (ls->top->data_fd, blk, LAYER_BS, off)) == 0)
+  if ((r = top_pwrite (ls, blk, LAYER_BS, off)) == 0)
     bmap_set_range (ls->map, b, 1, BMAP_PRESENT);
-  else
-    err_set (errno, "layer %s: write at %" PRIu64, ls->layer->id, off);
 out:
   pthread_mutex_unlock (lk);
   return r;
@@ -140,10 +181,8 @@ pwrite_locked (struct layer_stack *ls, const uint8_t *buf, uint32_t count, uint6
     uint32_t boff = pos & (LAYER_BS - 1);
     if (boff == 0 && end - pos >= LAYER_BS) {
       uint64_t n = (end - pos) >> LAYER_BS_SHIFT;
-      if (pwrite_full (ls->top->data_fd, buf + (pos - offset), n << LAYER_BS_SHIFT, pos) == -1) {
-        err_set (errno, "layer %s: write at %" PRIu64, ls->layer->id, pos);
+      if (top_pwrite (ls, buf + (pos - offset), n << LAYER_BS_SHIFT, pos) == -1)
         return -1;
-      }
       bmap_set_range (ls->map, b, n, BMAP_PRESENT);
       pos += n << LAYER_BS_SHIFT;
     } else {

@@ -13,6 +13,7 @@ docker_requires
 requires mkfs.ext4 losetup
 docker_scratch
 cleanup_fn '[ $rc -eq 0 ] || [ $rc -eq 77 ] || show_logs'
+[ -z "${KEEP_LOG:-}" ] || cleanup_fn "cp '$T/buse.log' '$KEEP_LOG'"
 truncate -s "$SMALL" "$T/small.img"
 mkfs.ext4 -q -F "$T/small.img" || fail "mkfs.ext4"
 SM=$T/small
