@@ -8,16 +8,22 @@
 #include <string.h>
 
 #include "graphdriver/api.h"
+#include "graphdriver/changes-guide.h"
 
-/* A layer and its parent, mounted for one call. */
+/* A layer and its parent, mounted for one call, and the guide of the changes between them
+ * (NULL: naive walk), set for this thread's gd_changes for as long as the pair is held. */
 struct pair {
   const char *id, *parent;
   char *root, *proot; /* proot NULL without a parent */
+  struct gd_guide *guide;
 };
 
 static void
 pair_put (struct gd_daemon *d, struct pair *p)
 {
+  gd_changes_set_guide (NULL);
+  gd_guide_free (p->guide);
+  p->guide = NULL;
   if (p->proot && gd_mount_put (d->mounts, p->parent, true) == -1)
     log_warn ("%s", err_get ());
   if (p->root && gd_mount_put (d->mounts, p->id, true) == -1)
@@ -44,6 +50,8 @@ pair_get (struct gd_daemon *d, const json_t *req, struct pair *p)
     pair_put (d, p);
     return -1;
   }
+  p->guide = gd_guide_new (d->st, p->id, p->root, p->parent, p->proot);
+  gd_changes_set_guide (p->guide);
   return 0;
 }
 

@@ -8,21 +8,39 @@
  * listed as modified.  The list is sorted by path, as ExportChanges sorts it.
  * gd_diff_size counts the bytes of regular files added or modified, each inode once: the
  * same number gd_apply_tar reports when applying the tar gd_write_diff makes of it (moby's
- * ChangesSize also counts symlink target lengths, which its own ApplyDiff does not). */
+ * ChangesSize also counts symlink target lengths, which its own ApplyDiff does not).
+ *
+ * Guided walk (changes-guide.h): when the calling thread set a guide for these two trees, an
+ * entry whose inode is not a candidate is the same file in both trees (same inode number,
+ * same inode), so it is neither stat-ed nor compared, and a directory whose inode is not a
+ * candidate has the same entries in both, so the parent's listing is not read; only its
+ * subdirectories are walked.  The result is exactly the naive one (BUSE_CHANGES=verify
+ * checks that on every call; BUSE_CHANGES=naive turns the guide off). */
 #include <dirent.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
 #include "graphdriver/archive-internal.h"
+#include "graphdriver/changes-guide.h"
 
 #define CAP_MAX 64
 
 struct walk {
   const char *root, *parent;
+  const struct gd_guide *g; /* NULL: naive */
   struct gd_change *v;
   size_t n, cap;
 };
+
+/* One directory entry: its name, inode number and type (DT_*). */
+struct ent {
+  char *name;
+  uint64_t ino;
+  unsigned char type;
+};
+
+static __thread const struct gd_guide *thread_guide;
 
 struct node {
   bool exists;
@@ -56,21 +74,21 @@ emit (struct walk *w, const char *rel, enum gd_change_kind kind)
 static int
 cmp_name (const void *a, const void *b)
 {
-  return strcmp (*(char *const *)a, *(char *const *)b);
+  return strcmp (((const struct ent *)a)->name, ((const struct ent *)b)->name);
 }
 
 static void
-free_names (char **v, size_t n)
+free_names (struct ent *v, size_t n)
 {
   size_t i;
   for (i = 0; i < n; i++)
-    free (v[i]);
+    free (v[i].name);
   free (v);
 }
 
-/* Sorted names of directory PATH (NULL, 0 when BASE is NULL). */
+/* Entries of directory BASE+REL sorted by name (NULL, 0 when BASE is NULL). */
 static int
-read_names (const char *base, const char *rel, char ***out, size_t *n)
+read_names (const char *base, const char *rel, struct ent **out, size_t *n)
 {
   CLEANUP_FREE char *path = NULL;
   struct dirent *de;
@@ -91,14 +109,15 @@ read_names (const char *base, const char *rel, char ***out, size_t *n)
     if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
       continue;
     if (*n == cap) {
-      char **v = realloc (*out, (cap = cap ? 2 * cap : 32) * sizeof *v);
+      struct ent *v = realloc (*out, (cap = cap ? 2 * cap : 32) * sizeof *v);
       if (v == NULL)
         goto err;
       *out = v;
     }
-    if (((*out)[*n] = strdup (de->d_name)) == NULL)
+    if (((*out)[*n].name = strdup (de->d_name)) == NULL)
       goto err;
-    (*n)++;
+    (*out)[*n].ino = de->d_ino;
+    (*out)[(*n)++].type = de->d_type;
   }
   closedir (d);
   if (*n > 0)
@@ -151,7 +170,7 @@ node_differs (const struct node *o, const struct node *n)
   return o->caplen != n->caplen || memcmp (o->cap, n->cap, o->caplen) != 0;
 }
 
-static int walk_dir (struct walk *w, const char *rel, bool old_is_dir, bool listed);
+static int walk_dir (struct walk *w, const char *rel, bool old_is_dir, bool listed, uint64_t ino);
 
 /* NAME is in the new tree, maybe in the old one. */
 static int
@@ -167,7 +186,7 @@ walk_child (struct walk *w, const char *rel, bool in_old)
   if (!o.exists) {
     if (emit (w, rel, GD_CHANGE_ADD) == -1)
       return -1;
-    return S_ISDIR (nw.st.st_mode) ? walk_dir (w, rel, false, true) : 0;
+    return S_ISDIR (nw.st.st_mode) ? walk_dir (w, rel, false, true, 0) : 0;
   }
   if (o.st.st_ino == nw.st.st_ino && o.st.st_dev == nw.st.st_dev)
     return 0; /* the same file in both trees: pruned, as moby's walker does */
@@ -176,35 +195,51 @@ walk_child (struct walk *w, const char *rel, bool in_old)
     return -1;
   if (!S_ISDIR (nw.st.st_mode))
     return 0;
-  return walk_dir (w, rel, S_ISDIR (o.st.st_mode), changed);
+  /* the guide speaks of an inode of both trees: only when the name holds it in both */
+  return walk_dir (w, rel, S_ISDIR (o.st.st_mode), changed,
+                   o.st.st_ino == nw.st.st_ino ? nw.st.st_ino : 0);
+}
+
+/* Guided: entry E of the new tree (OLD: the old tree's entry of that name, NULL when the
+ * directory is known to hold the same entries in both) is the same inode in both trees. */
+static bool
+unchanged (const struct walk *w, const struct ent *e, const struct ent *old)
+{
+  return w->g && e->type != DT_UNKNOWN && (!old || old->ino == e->ino) &&
+         !gd_guide_has (w->g, e->ino);
 }
 
 /* Directory REL of the new tree against REL of the old tree (a directory when OLD_IS_DIR).
- * LISTED: REL itself is already in the list (added or modified). */
+ * LISTED: REL itself is already in the list (added or modified).  INO: REL's inode, which
+ * is also the old tree's REL (0: unknown).  Guided, a directory whose inode cannot differ
+ * has the same entries in both trees ("quiet"): the old one is not read. */
 static int
-walk_dir (struct walk *w, const char *rel, bool old_is_dir, bool listed)
+walk_dir (struct walk *w, const char *rel, bool old_is_dir, bool listed, uint64_t ino)
 {
-  char **nn = NULL, **on = NULL;
+  struct ent *nn = NULL, *on = NULL;
   size_t n_new, n_old, i = 0, j = 0, at = w->n;
+  bool quiet = old_is_dir && w->g && !gd_guide_has (w->g, ino);
   int r = 0;
 
   if (read_names (w->root, rel, &nn, &n_new) == -1 ||
-      read_names (old_is_dir ? w->parent : NULL, rel, &on, &n_old) == -1) {
+      read_names (old_is_dir && !quiet ? w->parent : NULL, rel, &on, &n_old) == -1) {
     free_names (nn, n_new);
     return -1;
   }
   while (r == 0 && (i < n_new || j < n_old)) {
-    int c = i == n_new ? 1 : j == n_old ? -1 : strcmp (nn[i], on[j]);
-    const char *name = c <= 0 ? nn[i] : on[j];
-    CLEANUP_FREE char *child = xasprintf ("%s/%s", rel, name);
+    int c = quiet ? 0 : i == n_new ? 1 : j == n_old ? -1 : strcmp (nn[i].name, on[j].name);
+    const struct ent *e = c <= 0 ? &nn[i] : &on[j];
+    CLEANUP_FREE char *child = xasprintf ("%s/%s", rel, e->name);
     if (child == NULL)
       r = -1;
     else if (c > 0)
       r = emit (w, child, GD_CHANGE_DELETE);
+    else if (c == 0 && unchanged (w, e, quiet ? NULL : &on[j]))
+      r = e->type == DT_DIR ? walk_dir (w, child, true, false, e->ino) : 0;
     else
       r = walk_child (w, child, c == 0);
     i += c <= 0;
-    j += c >= 0;
+    j += c >= 0 && !quiet;
   }
   free_names (nn, n_new);
   free_names (on, n_old);
@@ -219,17 +254,18 @@ cmp_change (const void *a, const void *b)
   return strcmp (((const struct gd_change *)a)->path, ((const struct gd_change *)b)->path);
 }
 
-int
-gd_changes (const char *root, const char *parent_root, struct gd_change **out, size_t *n)
+static int
+walk_trees (const char *root, const char *parent_root, const struct gd_guide *g,
+            struct gd_change **out, size_t *n)
 {
-  struct walk w = { .root = root, .parent = parent_root };
+  struct walk w = { .root = root, .parent = parent_root, .g = g };
   struct stat st;
 
   if (parent_root && lstat (parent_root, &st) == -1) {
     err_set (errno, "changes: %s", parent_root);
     return -1;
   }
-  if (walk_dir (&w, "", parent_root != NULL, true) == -1) {
+  if (walk_dir (&w, "", parent_root != NULL, true, 0) == -1) {
     err_prefix ("changes");
     gd_changes_free (w.v, w.n);
     return -1;
@@ -238,6 +274,50 @@ gd_changes (const char *root, const char *parent_root, struct gd_change **out, s
     qsort (w.v, w.n, sizeof *w.v, cmp_change);
   *out = w.v;
   *n = w.n;
+  return 0;
+}
+
+/* BUSE_CHANGES=verify: the naive walk must give exactly V. */
+static int
+verify (const char *root, const char *parent_root, const struct gd_change *v, size_t n)
+{
+  struct gd_change *nv;
+  size_t nn, i;
+  int r = 0;
+
+  if (walk_trees (root, parent_root, NULL, &nv, &nn) == -1)
+    return -1;
+  for (i = 0; r == 0 && i < MAX (n, nn); i++)
+    if (i == n || i == nn || strcmp (v[i].path, nv[i].path) != 0 || v[i].kind != nv[i].kind) {
+      err_set (EIO, "changes: the guided walk gives %s (%d), the naive one %s (%d)",
+               i < n ? v[i].path : "nothing", i < n ? (int)v[i].kind : -1,
+               i < nn ? nv[i].path : "nothing", i < nn ? (int)nv[i].kind : -1);
+      log_error ("%s", err_get ());
+      r = -1;
+    }
+  gd_changes_free (nv, nn);
+  return r;
+}
+
+void
+gd_changes_set_guide (const struct gd_guide *g)
+{
+  thread_guide = g;
+}
+
+int
+gd_changes (const char *root, const char *parent_root, struct gd_change **out, size_t *n)
+{
+  const struct gd_guide *g = thread_guide;
+
+  if (!g || !parent_root || strcmp (g->root, root) != 0 || strcmp (g->proot, parent_root) != 0)
+    return walk_trees (root, parent_root, NULL, out, n);
+  if (walk_trees (root, parent_root, g, out, n) == -1)
+    return -1;
+  if (g->verify && verify (root, parent_root, *out, *n) == -1) {
+    gd_changes_free (*out, *n);
+    return -1;
+  }
   return 0;
 }
 

@@ -78,5 +78,10 @@ int layer_stack_zero (struct layer_stack *ls, uint32_t count, uint64_t offset, b
 int layer_stack_extents (struct layer_stack *ls, uint32_t count, uint64_t offset,
                          int (*fn) (void *cbdata, uint64_t off, uint64_t len, uint32_t flags),
                          void *cbdata);
+/* Blocks where the views of layers A and B may differ: FN gets runs [blk, blk+n) (4 KiB blocks)
+ * held by the diffs of each stack above their last common diff, diff by diff (runs may
+ * overlap).  An open layer's top is read from memory: flush first (FIFREEZE) for all of it. */
+int layer_diverged_blocks (struct layer_store *st, const char *a, const char *b,
+                           int (*fn) (void *cbdata, uint64_t blk, uint64_t n), void *cbdata);
 
 #endif

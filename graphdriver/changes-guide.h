@@ -1,0 +1,34 @@
+/* changes-guide.h: block-map-guided Changes/Diff (changes-guide.c builds the guide, changes.c
+ * walks with it).  A guide is the set of inode numbers of a layer's ext4 whose inode-table
+ * block was written in the diffs where the layer and its parent diverge: any other inode is
+ * the same in both trees, so the walk needs neither its stat nor, for a directory, the
+ * parent's listing. */
+#ifndef BUSE_GD_CHANGES_GUIDE_H
+#define BUSE_GD_CHANGES_GUIDE_H
+
+#include "graphdriver/gd.h"
+
+struct gd_guide {
+  char *root, *proot; /* the trees it is valid for */
+  uint64_t ninodes;   /* inode numbers 1..ninodes */
+  uint64_t *cand;     /* bit i: inode i may differ */
+  uint64_t ncand;
+  bool verify; /* BUSE_CHANGES=verify: walk naively too and fail on any difference */
+};
+
+/* The guide for the changes of layer ID (mounted on ROOT) against PARENT (mounted on PROOT):
+ * freezes and thaws the writable filesystems so their inode tables are on their devices, then
+ * maps the diverged blocks (layer_diverged_blocks) onto the inode tables.  NULL when it does
+ * not apply (no parent, BUSE_CHANGES=naive, not the expected ext4, ...): the reason is logged
+ * at debug level ("gd") and the caller walks naively. */
+struct gd_guide *gd_guide_new (struct layer_store *st, const char *id, const char *root,
+                               const char *parent, const char *proot);
+void gd_guide_free (struct gd_guide *g); /* accepts NULL */
+/* INO may differ between the trees (true for 0 and out-of-range numbers). */
+bool gd_guide_has (const struct gd_guide *g, uint64_t ino);
+
+/* changes.c: until called again with NULL, gd_changes on this thread of exactly G's ROOT and
+ * PROOT walks guided by G (gd_write_diff and gd_diff_size call gd_changes). */
+void gd_changes_set_guide (const struct gd_guide *g);
+
+#endif
