@@ -126,9 +126,10 @@ gd_mount_remove (struct gd_mounts *m, const char *id)
     }
     gd_mm_drop (m, e);
   }
-  /* The NBD connection of a just-detached device may still be closing the stack. */
-  for (int i = 0; (r = layer_remove (m->st, id)) == -1 && err_errno () == EBUSY && i < 50; i++) {
-    struct timespec ts = { 0, 50 * 1000 * 1000 };
+  /* The NBD connection of a just-detached device may still be closing the stack: it takes
+   * a ms or so, so look again often (for up to 2.5 s). */
+  for (int i = 0; (r = layer_remove (m->st, id)) == -1 && err_errno () == EBUSY && i < 1250; i++) {
+    struct timespec ts = { 0, 2 * 1000 * 1000 };
     nanosleep (&ts, NULL);
   }
   if (r == 0 && dir && remove_tree (dir) == -1)

@@ -2,20 +2,21 @@
  *
  * nbdfuse (libnbd) is started as our child on one end of a socketpair (--fd), the other end is
  * served by our NBD server with the export as its default; it shows the export as the file
- * <rec>/fuse/disk, and `losetup --direct-io=on` makes a loop device of that file (direct I/O
- * so the page cache does not hold every block twice).  Each step is recorded before it is
- * taken (kdev.c) and undone in reverse order on failure, on detach and by kdev_fuse_reap.
- * The losetup command can be replaced with $BUSE_LOSETUP (tests simulate a full system). */
-#include <dirent.h>
+ * <rec>/fuse/disk, and a loop device with direct I/O makes a block device of it (kdev-loop.c).
+ * Each step is recorded before it is taken (kdev.c) and undone in reverse order on failure, on
+ * detach and by kdev_fuse_reap.  Every Get of `docker run` waits here, so nothing sleeps on a
+ * clock: nbdfuse's readiness (its pidfile) is awaited with inotify, its death with a pidfd;
+ * polling every 10 ms remains only where those are unavailable. */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/loop.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
-#include <sys/ioctl.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -122,76 +123,46 @@ nbdfuse_exited (struct kdev *dev)
   return 1;
 }
 
+/* A pidfd for PID (readable once it has exited); -1 where the kernel has none. */
+static int
+pidfd_of (pid_t pid)
+{
+  return (int)syscall (SYS_pidfd_open, pid, 0);
+}
+
+static bool
+is_ready (struct kdev *dev, const char *pidfile)
+{
+  struct stat st;
+
+  return pidfile && access (pidfile, F_OK) == 0 && stat (dev->fuse_file, &st) == 0;
+}
+
+/* Wait until nbdfuse has written its pidfile (it does once its FUSE mount is up). */
 static int
 wait_ready (struct kdev *dev)
 {
   CLEANUP_FREE char *pidfile = xasprintf ("%s/nbdfuse.ready", dev->rec);
-  struct stat st;
+  CLEANUP_CLOSE int in = inotify_init1 (IN_CLOEXEC | IN_NONBLOCK);
+  CLEANUP_CLOSE int pfd = pidfd_of (dev->fuse_pid);
+  uint64_t deadline = now_ns () + READY_TIMEOUT_MS * UINT64_C (1000000);
+  char buf[4096];
 
-  for (int ms = 0; ms < READY_TIMEOUT_MS; ms += 10) {
+  if (in >= 0 && inotify_add_watch (in, dev->rec, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) == -1)
+    close (in), in = -1;
+  while (now_ns () < deadline) {
     if (nbdfuse_exited (dev))
       return -1;
-    if (pidfile && access (pidfile, F_OK) == 0 && stat (dev->fuse_file, &st) == 0)
+    if (is_ready (dev, pidfile))
       return 0;
-    sleep_ms (10);
+    struct pollfd p[2] = { { in, POLLIN, 0 }, { pfd, POLLIN, 0 } };
+    /* with both events at hand, the timeout only guards against a missed one */
+    if (poll (p, 2, in >= 0 && pfd >= 0 ? 100 : 10) > 0 && in >= 0)
+      while (read (in, buf, sizeof buf) > 0)
+        ;
   }
   err_set (ETIMEDOUT, "nbdfuse did not come up within %d s", READY_TIMEOUT_MS / 1000);
   return -1;
-}
-
-/* losetup --find --show [--direct-io=on] [--read-only] FILE; *out gets /dev/loopN. */
-static int
-run_losetup (struct kdev *dev, bool dio, char **out)
-{
-  const char *cmd = getenv ("BUSE_LOSETUP");
-  char *argv[8];
-  int n = 0;
-
-  argv[n++] = (char *)(cmd && *cmd ? cmd : "losetup");
-  argv[n++] = "--find";
-  argv[n++] = "--show";
-  if (dio)
-    argv[n++] = "--direct-io=on";
-  if (dev->opts.read_only)
-    argv[n++] = "--read-only";
-  argv[n++] = dev->fuse_file;
-  argv[n] = NULL;
-  *out = NULL;
-  if (run_cmd (argv, out) != 0) {
-    free (*out);
-    *out = NULL;
-    return -1;
-  }
-  (*out)[strcspn (*out, "\n")] = '\0';
-  if (strncmp (*out, "/dev/", 5) != 0) {
-    err_set (EIO, "losetup printed '%s', not a device", *out);
-    free (*out);
-    *out = NULL;
-    return -1;
-  }
-  return 0;
-}
-
-static int
-make_loop (struct kdev *dev)
-{
-  if (kdev_rec_write (dev, "loop-file", "%s\n", dev->fuse_file) == -1)
-    return -1;
-  if (run_losetup (dev, true, &dev->loop) == -1) {
-    log_info ("layer %s: losetup --direct-io=on refused (%s); trying buffered I/O", dev->name,
-              err_get ());
-    if (run_losetup (dev, false, &dev->loop) == -1)
-      return -1;
-    log_info ("layer %s: %s uses buffered I/O", dev->name, dev->loop);
-  }
-  if (kdev_rec_write (dev, "loop", "%s\n", dev->loop) == -1)
-    return -1;
-  CLEANUP_FREE char *sys = xasprintf ("/sys/block/%s/loop", dev->loop + 5);
-  CLEANUP_FREE char *dio = sys ? kdev_rec_read (sys, "dio") : NULL;
-  if (dio && strcmp (dio, "0") == 0) /* losetup may only warn when the kernel refuses */
-    log_info ("layer %s: %s uses buffered I/O (direct I/O refused)", dev->name, dev->loop);
-  dev->path = strdup (dev->loop);
-  return dev->path ? 0 : -1;
 }
 
 int
@@ -226,72 +197,39 @@ kdev_fuse_attach (struct kdev *dev, struct nbds_server *srv)
     close (sv[1]);
   if (r == -1 || wait_ready (dev) == -1)
     return -1;
-  return make_loop (dev);
+  return kdev_loop_make (dev);
 }
 
-/* LOOP_CLR_FD on DEVPATH; 0 if it was already free. */
-static int
-loop_clear (const char *devpath)
+/* Has PID (our child if CHILD) exited?  Reaps it if it is our child. */
+static bool
+nbdfuse_gone (pid_t pid, bool child)
 {
-  int fd = open (devpath, O_RDONLY | O_CLOEXEC);
+  pid_t r = child ? waitpid (pid, NULL, WNOHANG) : -1;
 
-  if (fd == -1) {
-    if (errno == ENOENT || errno == ENXIO)
-      return 0;
-    err_set (errno, "open %s", devpath);
-    return -1;
-  }
-  if (ioctl (fd, LOOP_CLR_FD, 0) == -1 && errno != ENXIO) {
-    err_set (errno, "detach %s", devpath);
-    close (fd);
-    return -1;
-  }
-  close (fd);
-  log_debug ("kdev", "detached %s", devpath);
-  return 0;
+  return r == pid || ((!child || (r == -1 && errno == ECHILD)) && kill (pid, 0) == -1);
 }
 
-/* Detach every loop device whose backing file is FILE (unmounting its users if FORCE). */
-static int
-loops_clear (const char *file, bool force)
-{
-  DIR *d = opendir ("/sys/block");
-  struct dirent *e;
-  int r = 0;
-
-  if (d == NULL)
-    return 0;
-  while ((e = readdir (d)) != NULL) {
-    CLEANUP_FREE char *bf = NULL;
-    CLEANUP_FREE char *dev = NULL;
-    if (strncmp (e->d_name, "loop", 4) != 0)
-      continue;
-    CLEANUP_FREE char *p = xasprintf ("/sys/block/%s/loop", e->d_name);
-    if (p == NULL || (bf = kdev_rec_read (p, "backing_file")) == NULL)
-      continue;
-    if (strcmp (bf, file) != 0)
-      continue;
-    dev = xasprintf ("/dev/%s", e->d_name);
-    if (dev == NULL || (force && kdev_umount_users (dev) == -1) || loop_clear (dev) == -1)
-      r = -1;
-  }
-  closedir (d);
-  return r;
-}
-
-/* Stop nbdfuse PID (once its mount is gone it exits by itself). */
+/* Stop nbdfuse PID (once its mount is gone it exits by itself; TERM, then KILL if not). */
 static void
 stop_nbdfuse (pid_t pid, bool child)
 {
+  CLEANUP_CLOSE int pfd = pidfd_of (pid);
+
   for (int ms = 0; ms < 8000; ms += 10) {
-    pid_t r = child ? waitpid (pid, NULL, WNOHANG) : -1;
-    if (r == pid || ((!child || (r == -1 && errno == ECHILD)) && kill (pid, 0) == -1))
+    if (nbdfuse_gone (pid, child))
       return;
     if (ms == 3000)
       kill (pid, SIGTERM);
     if (ms == 6000)
       kill (pid, SIGKILL);
-    sleep_ms (10);
+    struct pollfd p = { pfd, POLLIN, 0 };
+    if (pfd < 0)
+      sleep_ms (10);
+    else if (poll (&p, 1, 10) == 1) { /* it has exited: reap it (a zombie is not gone) */
+      if (child)
+        waitpid (pid, NULL, 0);
+      return;
+    }
   }
   log_warn ("nbdfuse pid %d did not exit", (int)pid);
 }
@@ -306,9 +244,9 @@ kdev_fuse_detach (struct kdev *dev)
     err_set (EBUSY, "%s is still mounted on %s", dev->loop, where);
     return -1;
   }
-  if (dev->fuse_file && loops_clear (dev->fuse_file, false) == -1)
+  if (!dev->loop && dev->fuse_file && kdev_loops_clear (dev->fuse_file, false) == -1)
     r = -1;
-  if (dev->loop && loop_clear (dev->loop) == -1)
+  if (dev->loop && kdev_loop_clear (dev->loop) == -1)
     r = -1;
   if (r == 0)
     kdev_rec_remove (dev, "loop");
@@ -365,7 +303,7 @@ kdev_fuse_reap (const char *rec)
 
   if (mnt == NULL || file == NULL)
     return -1;
-  if (loops_clear (file, true) == -1)
+  if (kdev_loops_clear (file, true) == -1)
     r = -1;
   if (mnt_umount (mnt) == -1)
     r = -1;

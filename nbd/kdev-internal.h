@@ -62,6 +62,11 @@ int kdev_fuse_detach (struct kdev *dev); /* undoes whatever is set in DEV */
 int kdev_fuse_check (struct kdev *dev);
 int kdev_fuse_reap (const char *rec);
 
+/* kdev-loop.c */
+int kdev_loop_make (struct kdev *dev);               /* a loop device over dev->fuse_file */
+int kdev_loop_clear (const char *devpath);           /* LOOP_CLR_FD; 0 if already free */
+int kdev_loops_clear (const char *file, bool force); /* every loop backed by FILE */
+
 /* kdev-kernel.c */
 int kdev_kernel_attach (struct kdev *dev, struct nbds_server *srv);
 int kdev_kernel_reconnect (struct kdev *dev, struct nbds_server *srv); /* RECONFIGURE */

@@ -8,6 +8,7 @@
  * kdev_reap undoes what it names, and kdev_reattach adopts a kernel-mode device from it. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
@@ -57,6 +58,28 @@ kdev_mode_resolve (enum kdev_mode mode)
 
 /* ---- records ------------------------------------------------------------------------ */
 
+/* Write PATH atomically (temp file, rename) but without fsync: a record names kernel objects
+ * (processes, mounts, loop devices), which a power loss takes away with it, so it only has to
+ * outlive our process, and fsyncs here would cost several ms on every attach. */
+static int
+rec_write_file (const char *path, const char *text, size_t len)
+{
+  CLEANUP_FREE char *tmp = xasprintf ("%s.tmp", path);
+  int fd = tmp ? open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+
+  if (fd == -1) {
+    err_set (errno, "create %s", tmp ? tmp : path);
+    return -1;
+  }
+  int w = write_full (fd, text, len);
+  if (close (fd) == -1 || w == -1 || rename (tmp, path) == -1) {
+    err_set (errno, "write %s", path);
+    unlink (tmp);
+    return -1;
+  }
+  return 0;
+}
+
 int
 kdev_rec_write (struct kdev *dev, const char *key, const char *fmt, ...)
 {
@@ -74,7 +97,7 @@ kdev_rec_write (struct kdev *dev, const char *key, const char *fmt, ...)
     err_set (ENOMEM, "record %s", key);
     return -1;
   }
-  r = write_file_atomic (path, text, (size_t)len);
+  r = rec_write_file (path, text, (size_t)len);
   free (text);
   return r;
 }
