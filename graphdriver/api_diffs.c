@@ -106,33 +106,20 @@ gd_api_diff (struct gd_daemon *d, const json_t *req, gd_write_fn wr, void *ctx)
 
   if (pair_get (d, req, &p) == -1)
     return -1;
-  r = gd_write_diff (p.root, p.proot, &d->maps, wr, ctx);
+  r = gd_clone_write_diff (p.root, p.proot, p.id, p.parent, &d->maps, wr, ctx);
   if (r == -1)
     err_prefix ("Diff of layer %s", p.id);
   pair_put (d, &p);
   return r;
 }
 
-/* Make what ApplyDiff wrote durable before replying: dockerd records the layer next. */
-static int
-sync_dir (const char *dir)
-{
-  CLEANUP_CLOSE int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-  if (fd == -1 || syncfs (fd) == -1) {
-    err_set (errno, "sync %s", dir);
-    return -1;
-  }
-  return 0;
-}
-
+/* The tar work, and the commit by clone when the stream is a Diff in flight, are
+ * commit-clone.c's. */
 int
 gd_api_apply_diff (struct gd_daemon *d, const char *id, const char *parent, gd_read_fn rd,
                    void *ctx, json_t *reply)
 {
-  CLEANUP_FREE char *root = NULL;
   uint64_t size = 0;
-  int r;
 
   if (!*id) {
     err_set (EINVAL, "ApplyDiff: missing id in the query");
@@ -140,22 +127,10 @@ gd_api_apply_diff (struct gd_daemon *d, const char *id, const char *parent, gd_r
   }
   if (check_id (id) == -1 || (*parent && check_id (parent) == -1))
     return -1;
-  root = gd_mount_get (d->mounts, id, true);
-  if (!root)
-    return -1;
-  r = gd_apply_tar (root, rd, ctx, &d->maps, &size);
-  if (r == 0)
-    r = sync_dir (root);
-  if (r == -1) {
-    CLEANUP_FREE char *msg = strdup (err_get ());
-    int en = err_errno ();
-    if (gd_mount_put (d->mounts, id, true) == -1)
-      log_warn ("%s", err_get ());
-    err_set (en, "ApplyDiff to layer %s: %s", id, msg ? msg : "failed");
+  if (gd_clone_apply (d, id, parent, rd, ctx, &size) == -1) {
+    err_prefix ("ApplyDiff to layer %s", id);
     return -1;
   }
-  if (gd_mount_put (d->mounts, id, true) == -1)
-    return -1;
   log_debug ("gd", "ApplyDiff %s: %" PRIu64 " bytes", id, size);
   return json_object_set_new (reply, "Size", json_integer ((json_int_t)size));
 }

@@ -37,4 +37,23 @@ void afs_strset_free (struct afs_strset *s);
  * No table (N == 0) maps every id to itself.  -1 + err when ID is not covered. */
 int afs_map_id (const struct gd_idmap *m, size_t n, uint32_t id, bool to_host, uint32_t *out);
 
+/* archive-keep.c — an apply onto a clone (commit-clone.c): keep identical files, and record
+ * which paths the tar decided (struct gd_tar_touch, queried with gd_tar_touched). */
+struct archive;
+struct archive_entry;
+enum akeep_touch {
+  AKEEP_MEMBER,     /* a non-directory member: it and its subtree */
+  AKEEP_MEMBER_DIR, /* a directory member: itself */
+  AKEEP_WHITEOUT,   /* a removed path and its subtree */
+  AKEEP_OPAQUE,     /* an opaque directory: everything below it */
+};
+struct gd_tar_touch *akeep_touch_new (void);
+void akeep_touch_free (struct gd_tar_touch *t); /* accepts NULL */
+int akeep_touch_add (struct gd_tar_touch *t, const char *rel, enum akeep_touch how);
+/* Read the current member's data from A into regular file FD (SIZE bytes, same size), writing
+ * only the 4 KiB units that differ. */
+int akeep_data (struct archive *a, int fd, int64_t size);
+/* Remove every xattr of FD that entry E does not carry. */
+int akeep_xattrs_exact (int fd, struct archive_entry *e);
+
 #endif

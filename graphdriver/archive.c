@@ -43,6 +43,7 @@ struct apply {
   struct dir_time *dirs;
   size_t n_dirs, cap_dirs;
   uint64_t size;
+  struct gd_tar_touch *touch; /* an apply onto a clone: keep identical files, record paths */
 };
 
 static la_ssize_t
@@ -300,12 +301,22 @@ opaque_dir (struct apply *ap, int dfd, const char *rel)
 }
 
 static int
+touch_whiteout (struct apply *ap, const char *parent, const char *victim)
+{
+  CLEANUP_FREE char *rel = *parent ? xasprintf ("%s/%s", parent, victim) : strdup (victim);
+
+  return rel ? akeep_touch_add (ap->touch, rel, AKEEP_WHITEOUT) : -1;
+}
+
+static int
 whiteout (struct apply *ap, const char *parent, const char *base)
 {
   CLEANUP_CLOSE int pfd = afs_open_dir (ap->root_fd, parent);
   const char *victim = base + strlen (WH_PREFIX);
 
   if (strcmp (base, WH_OPAQUE) == 0) {
+    if (ap->touch && akeep_touch_add (ap->touch, parent, AKEEP_OPAQUE) == -1)
+      return -1;
     if (pfd >= 0 && opaque_dir (ap, pfd, parent) == 0)
       return 0;
     err_set (errno, "opaque directory /%.200s", parent);
@@ -317,12 +328,52 @@ whiteout (struct apply *ap, const char *parent, const char *base)
     log_warn ("apply: ignoring whiteout %s in /%s", base, parent);
     return 0;
   }
+  if (ap->touch && touch_whiteout (ap, parent, victim) == -1)
+    return -1;
   if (pfd == -1 && errno == ENOENT)
     return 0;
   if (pfd >= 0 && afs_remove_at (pfd, victim) == 0)
     return 0;
   err_set (errno, "remove /%.200s/%s", parent, victim);
   return -1;
+}
+
+static int
+touch_member (struct apply *ap, const char *rel, struct archive_entry *e)
+{
+  bool dir = archive_entry_filetype (e) == AE_IFDIR && archive_entry_hardlink (e) == NULL;
+
+  return akeep_touch_add (ap->touch, rel, dir ? AKEEP_MEMBER_DIR : AKEEP_MEMBER);
+}
+
+/* A regular file member on a regular file of the same size that no other name shares. */
+static bool
+keepable (const struct stat *st, struct archive_entry *e)
+{
+  return archive_entry_filetype (e) == AE_IFREG && archive_entry_hardlink (e) == NULL &&
+         archive_entry_size_is_set (e) && archive_entry_sparse_count (e) == 0 &&
+         S_ISREG (st->st_mode) && st->st_nlink == 1 && st->st_size == archive_entry_size (e);
+}
+
+/* Update that file in place: only differing data, then exactly the header's metadata. */
+static int
+keep_file (struct apply *ap, int pfd, const char *base, const char *rel, struct archive_entry *e)
+{
+  CLEANUP_CLOSE int fd = openat (pfd, base, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+
+  if (fd == -1) {
+    err_set (errno, "open");
+    return -1;
+  }
+  ap->size += archive_entry_size (e);
+  if (akeep_data (ap->a, fd, archive_entry_size (e)) == -1 ||
+      set_meta (ap, pfd, base, rel, e) == -1)
+    return -1;
+  if (akeep_xattrs_exact (fd, e) == -1) {
+    err_set (errno, "remove xattrs");
+    return -1;
+  }
+  return afs_strset_add (&ap->done, rel);
 }
 
 static int
@@ -352,6 +403,10 @@ apply_member (struct apply *ap, const char *rel, struct archive_entry *e)
     err_set (errno, "directory /%.200s", parent);
     return -1;
   }
+  if (ap->touch && touch_member (ap, rel, e) == -1)
+    return -1;
+  if (ap->touch && *rel && fstatat (pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && keepable (&st, e))
+    return keep_file (ap, pfd, base, rel, e);
   if (*rel && fstatat (pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
       !(S_ISDIR (st.st_mode) && archive_entry_filetype (e) == AE_IFDIR &&
         archive_entry_hardlink (e) == NULL) &&
@@ -414,7 +469,7 @@ apply_all (struct apply *ap)
       return -1;
     }
   }
-  return set_dir_times (ap);
+  return 0;
 }
 
 /* Read what follows the end-of-archive records, so the caller's stream ends cleanly. */
@@ -425,46 +480,76 @@ drain (struct apply *ap)
     ;
 }
 
+static int apply_run (struct apply *ap, const char *root, gd_apply_fixup_fn fixup, void *fixup_ctx,
+                      uint64_t *size);
+
 int
 gd_apply_tar (const char *root, gd_read_fn rd, void *ctx, const struct gd_idmaps *maps,
               uint64_t *size)
 {
   struct apply ap = { .root_fd = -1, .maps = maps, .rd = rd, .ctx = ctx };
+
+  return apply_run (&ap, root, NULL, NULL, size);
+}
+
+int
+gd_apply_tar_keep (const char *root, gd_read_fn rd, void *ctx, const struct gd_idmaps *maps,
+                   gd_apply_fixup_fn fixup, void *fixup_ctx, uint64_t *size)
+{
+  struct apply ap = { .root_fd = -1, .maps = maps, .rd = rd, .ctx = ctx };
+  int r;
+
+  if (!(ap.touch = akeep_touch_new ()))
+    return -1;
+  r = apply_run (&ap, root, fixup, fixup_ctx, size);
+  akeep_touch_free (ap.touch);
+  return r;
+}
+
+/* The members, then FIXUP (may be NULL), then the directory times. */
+static int
+apply_run (struct apply *ap, const char *root, gd_apply_fixup_fn fixup, void *fixup_ctx,
+           uint64_t *size)
+{
   int r = -1;
   size_t i;
 
-  ap.buf = malloc (READ_BUF);
-  ap.a = archive_read_new ();
-  if (ap.buf == NULL || ap.a == NULL) {
+  ap->buf = malloc (READ_BUF);
+  ap->a = archive_read_new ();
+  if (ap->buf == NULL || ap->a == NULL) {
     err_set (ENOMEM, "apply: out of memory");
     goto out;
   }
-  ap.root_fd = afs_open_root (root);
-  if (ap.root_fd == -1)
+  ap->root_fd = afs_open_root (root);
+  if (ap->root_fd == -1)
     goto out;
-  archive_read_support_filter_all (ap.a);
-  archive_read_support_format_tar (ap.a);
-  archive_read_support_format_gnutar (ap.a);
-  archive_read_support_format_empty (ap.a);
-  if (archive_read_open (ap.a, &ap, NULL, read_cb, NULL) != ARCHIVE_OK) {
-    if (!ap.rd_failed)
-      err_set (EINVAL, "apply: %s", archive_error_string (ap.a));
+  archive_read_support_filter_all (ap->a);
+  archive_read_support_format_tar (ap->a);
+  archive_read_support_format_gnutar (ap->a);
+  archive_read_support_format_empty (ap->a);
+  if (archive_read_open (ap->a, ap, NULL, read_cb, NULL) != ARCHIVE_OK) {
+    if (!ap->rd_failed)
+      err_set (EINVAL, "apply: %s", archive_error_string (ap->a));
     goto out;
   }
-  r = apply_all (&ap);
+  r = apply_all (ap);
+  if (r == 0 && fixup)
+    r = fixup (fixup_ctx, ap->touch);
+  if (r == 0)
+    r = set_dir_times (ap);
   if (r == 0) {
-    drain (&ap);
-    *size = ap.size;
+    drain (ap);
+    *size = ap->size;
   }
 out:
-  if (ap.a)
-    archive_read_free (ap.a);
-  if (ap.root_fd >= 0)
-    close (ap.root_fd);
-  for (i = 0; i < ap.n_dirs; i++)
-    free (ap.dirs[i].rel);
-  free (ap.dirs);
-  afs_strset_free (&ap.done);
-  free (ap.buf);
+  if (ap->a)
+    archive_read_free (ap->a);
+  if (ap->root_fd >= 0)
+    close (ap->root_fd);
+  for (i = 0; i < ap->n_dirs; i++)
+    free (ap->dirs[i].rel);
+  free (ap->dirs);
+  afs_strset_free (&ap->done);
+  free (ap->buf);
   return r;
 }

@@ -63,6 +63,30 @@ int gd_write_diff (const char *root, const char *parent_root, const struct gd_id
 /* What gd_apply_tar would report as SIZE for that same change. */
 int gd_diff_size (const char *root, const char *parent_root, uint64_t *size);
 
+/* ---- commit by clone (commit-clone.c, commit-revert.c, archive.c, archive-keep.c) ------
+ * A commit (Diff of a container streamed into ApplyDiff of a new child of its image) gives
+ * the new layer a block-level clone of the container, applies the tar on top keeping
+ * identical files, and puts back what the tar did not decide: the result is image + tar. */
+struct gd_daemon;
+struct gd_tar_touch;
+/* Did the tar decide REL ("" is the root)?  *IMPLIED: a member lies below REL. */
+bool gd_tar_touched (const struct gd_tar_touch *t, const char *rel, bool *implied);
+typedef int (*gd_apply_fixup_fn) (void *ctx, const struct gd_tar_touch *t);
+/* gd_apply_tar onto a clone: identical regular files keep their inode (only differing data
+ * is written); FIXUP runs after the members, before the directory times are set. */
+int gd_apply_tar_keep (const char *root, gd_read_fn rd, void *ctx, const struct gd_idmaps *maps,
+                       gd_apply_fixup_fn fixup, void *fixup_ctx, uint64_t *size);
+/* gd_write_diff of layer ID against PARENT, registered as a clone source while it runs. */
+int gd_clone_write_diff (const char *root, const char *parent_root, const char *id,
+                         const char *parent, const struct gd_idmaps *maps, gd_write_fn wr,
+                         void *ctx);
+/* ApplyDiff of layer ID (parent PARENT, "" for none): by clone when a Diff in flight matches
+ * the stream, else plainly.  Mounts ID itself; *SIZE as gd_apply_tar. */
+int gd_clone_apply (struct gd_daemon *d, const char *id, const char *parent, gd_read_fn rd,
+                    void *ctx, uint64_t *size);
+/* Put back under ROOT every change against PARENT_ROOT the tar did not decide. */
+int gd_revert_untouched (const char *root, const char *parent_root, const struct gd_tar_touch *t);
+
 /* ---- operator commands, exports, metrics (cmd_ops.c, ops_fsck.c, export.c, metrics.c) -- */
 int cmd_du (int argc, char **argv);     /* cmd_ops.c */
 int cmd_export (int argc, char **argv); /* cmd_ops.c */

@@ -60,6 +60,11 @@ char *layer_inspect_json (struct layer_store *st, const char *id);
 /* Host disk bytes used by the whole store. */
 uint64_t layer_store_disk_bytes (struct layer_store *st);
 
+/* clone.c: make layer DST read exactly what layer SRC reads (same virtual size), copying into
+ * DST's top diff only the blocks where their stacks differ (the diffs one has and the other
+ * has not).  SRC must not be written meanwhile (freeze its filesystem); DST must not be in use. */
+int layer_clone_view (struct layer_store *st, const char *dst, const char *src);
+
 /* ---- I/O on a layer's stack (what the NBD backend calls) ---------------------------- */
 
 /* Open the stack of ID.  Opening an open layer returns the same object (refcounted), so all

@@ -1,0 +1,313 @@
+/* commit-clone.c: ApplyDiff by clone — what makes `docker commit` and every classic build
+ * step cost the blocks the container changed, not the files it touched.
+ *
+ * dockerd commits a container C (parent C-init, whose parent is the image I) by streaming
+ * Diff(C, C-init) straight into ApplyDiff(new, I), where new is a fresh empty child of I.
+ * A plain apply rewrites every file of the tar, so one byte changed in a 1 GiB file costs
+ * 1 GiB.  Here each Diff registers itself while it runs and keeps the first bytes it sent;
+ * an ApplyDiff reads the first bytes of its own stream and looks for a registered Diff that
+ * sent the same bytes and diffs against I (or a child of I).  With one, the new layer first
+ * gets a block-level clone of C (layer_clone_view: C's filesystem frozen meanwhile), then
+ * the tar is applied onto it keeping identical files (archive-keep.c), then whatever the
+ * clone changed against I and the tar did not decide is put back (commit-revert.c).  The
+ * result is exactly I + tar for any tar, so a wrong match costs time, never correctness;
+ * without a match (or when the clone cannot be taken) the apply is the plain one.  A
+ * process dies with its registry; a layer left half cloned is one whose ApplyDiff failed,
+ * which dockerd removes.  The registry is this file's own state: it serves the daemon's
+ * HTTP threads, whatever store they use, and holds only ids and bytes. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "graphdriver/api.h"
+
+#define PREFIX_MAX 4096 /* bytes of each Diff kept to recognise its stream */
+#define PEEK_MIN   1024 /* bytes an ApplyDiff reads before it decides */
+#define HEADER     512
+
+struct clone_src {
+  char id[LAYER_ID_MAX + 1], parent[LAYER_ID_MAX + 1];
+  unsigned char prefix[PREFIX_MAX];
+  size_t plen;
+  gd_write_fn wr;
+  void *ctx;
+  struct clone_src *next;
+};
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct clone_src *reg;
+static unsigned applying; /* clone applies in flight */
+
+/* The image's view for the put-back step is a throwaway child of it, so mounting it never
+ * writes into the image layer; one left by a killed daemon is removed by the next commit. */
+#define BASE_SUFFIX "-commit-base"
+
+/* The Diff's writer: keep the first bytes, then pass them on. */
+static int
+tee_write (void *ctx, const void *buf, size_t len)
+{
+  struct clone_src *cs = ctx;
+
+  pthread_mutex_lock (&reg_lock);
+  if (cs->plen < PREFIX_MAX) {
+    size_t n = MIN (len, PREFIX_MAX - cs->plen);
+    memcpy (cs->prefix + cs->plen, buf, n);
+    cs->plen += n;
+  }
+  pthread_mutex_unlock (&reg_lock);
+  return cs->wr (cs->ctx, buf, len);
+}
+
+int
+gd_clone_write_diff (const char *root, const char *parent_root, const char *id, const char *parent,
+                     const struct gd_idmaps *maps, gd_write_fn wr, void *ctx)
+{
+  struct clone_src *cs = parent ? calloc (1, sizeof *cs) : NULL;
+  int r;
+
+  if (!cs)
+    return gd_write_diff (root, parent_root, maps, wr, ctx);
+  snprintf (cs->id, sizeof cs->id, "%s", id);
+  snprintf (cs->parent, sizeof cs->parent, "%s", parent);
+  cs->wr = wr, cs->ctx = ctx;
+  pthread_mutex_lock (&reg_lock);
+  cs->next = reg, reg = cs;
+  pthread_mutex_unlock (&reg_lock);
+  r = gd_write_diff (root, parent_root, maps, tee_write, cs);
+  pthread_mutex_lock (&reg_lock);
+  for (struct clone_src **p = &reg; *p; p = &(*p)->next)
+    if (*p == cs) {
+      *p = cs->next;
+      break;
+    }
+  pthread_mutex_unlock (&reg_lock);
+  free (cs);
+  return r;
+}
+
+/* The ApplyDiff's stream, its first bytes read ahead. */
+struct peek {
+  gd_read_fn rd;
+  void *ctx;
+  unsigned char buf[PREFIX_MAX];
+  size_t len, pos;
+};
+
+static int
+peek_fill (struct peek *pk)
+{
+  while (pk->len < PEEK_MIN) {
+    ssize_t r = pk->rd (pk->ctx, pk->buf + pk->len, PREFIX_MAX - pk->len);
+    if (r < 0)
+      return -1;
+    if (r == 0)
+      break;
+    pk->len += r;
+  }
+  return 0;
+}
+
+static ssize_t
+peek_read (void *ctx, void *buf, size_t len)
+{
+  struct peek *pk = ctx;
+
+  if (pk->pos < pk->len) {
+    size_t n = MIN (len, pk->len - pk->pos);
+    memcpy (buf, pk->buf + pk->pos, n);
+    pk->pos += n;
+    return n;
+  }
+  return pk->rd (pk->ctx, buf, len);
+}
+
+/* A Diff in flight whose stream starts as PK's and whose parent is P or a child of P. */
+static bool
+find_source (struct gd_daemon *d, const char *p, const struct peek *pk, char *src)
+{
+  static const unsigned char zeros[HEADER];
+  bool found = false;
+
+  if (pk->len < HEADER || memcmp (pk->buf, zeros, HEADER) == 0)
+    return false; /* an empty tar: nothing to gain */
+  pthread_mutex_lock (&reg_lock);
+  for (struct clone_src *cs = reg; cs && !found; cs = cs->next) {
+    struct layer_info pi;
+    size_t n = MIN (cs->plen, pk->len);
+    if (n < HEADER || memcmp (cs->prefix, pk->buf, n) != 0)
+      continue;
+    found = strcmp (cs->parent, p) == 0 ||
+            (layer_info (d->st, cs->parent, &pi) == 0 && strcmp (pi.parent, p) == 0);
+    if (found)
+      snprintf (src, LAYER_ID_MAX + 1, "%s", cs->id);
+  }
+  pthread_mutex_unlock (&reg_lock);
+  return found;
+}
+
+/* NEW must be a fresh, unused child of P of SRC's size; neither may have a size limit (its
+ * ballast file lives beside rootfs/, where the put-back step does not look). */
+static bool
+can_clone (struct gd_daemon *d, const char *id, const char *p, const char *src)
+{
+  struct layer_info ni, si;
+
+  return layer_info (d->st, id, &ni) == 0 && layer_info (d->st, src, &si) == 0 &&
+         strcmp (ni.parent, p) == 0 && !ni.open && ni.owned_bytes == 0 &&
+         ni.virtual_size == si.virtual_size && gd_quota_load (d->home, src) == 0 &&
+         gd_quota_load (d->home, id) == 0;
+}
+
+/* Clone SRC into ID with SRC's filesystem frozen.  1: not taken (nothing written). */
+static int
+take_clone (struct gd_daemon *d, const char *id, const char *src)
+{
+  CLEANUP_FREE char *sroot = gd_mount_get (d->mounts, src, true);
+  int r;
+
+  if (!sroot || mnt_freeze (sroot) == -1) {
+    log_info ("commit of %s: no clone of %s: %s", id, src, err_get ());
+    if (sroot && gd_mount_put (d->mounts, src, true) == -1)
+      log_warn ("%s", err_get ());
+    return 1;
+  }
+  r = layer_clone_view (d->st, id, src);
+  if (mnt_thaw (sroot) == -1)
+    log_error ("%s", err_get ());
+  if (gd_mount_put (d->mounts, src, true) == -1)
+    log_warn ("%s", err_get ());
+  return r;
+}
+
+/* Make what ApplyDiff wrote durable before replying: dockerd records the layer next. */
+static int
+sync_dir (const char *dir)
+{
+  CLEANUP_CLOSE int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (fd == -1 || syncfs (fd) == -1) {
+    err_set (errno, "sync %s", dir);
+    return -1;
+  }
+  return 0;
+}
+
+struct fixup {
+  const char *root, *proot;
+};
+
+static int
+revert_fixup (void *ctx, const struct gd_tar_touch *t)
+{
+  struct fixup *fx = ctx;
+  return gd_revert_untouched (fx->root, fx->proot, t);
+}
+
+static int
+stale_base (void *ctx, const struct layer_info *info)
+{
+  struct gd_daemon *d = ctx;
+  size_t n = strlen (info->id), k = strlen (BASE_SUFFIX);
+
+  if (n > k && strcmp (info->id + n - k, BASE_SUFFIX) == 0 && !info->open &&
+      gd_mount_remove (d->mounts, info->id) == 0)
+    log_info ("removed %s, left by an interrupted commit", info->id);
+  return 0;
+}
+
+/* Count a clone apply in (+1) or out (-1); the first one in sweeps stale bases. */
+static void
+applying_add (struct gd_daemon *d, int n)
+{
+  bool sweep;
+
+  pthread_mutex_lock (&reg_lock);
+  sweep = n > 0 && applying == 0;
+  applying += n;
+  pthread_mutex_unlock (&reg_lock);
+  if (sweep)
+    layer_list (d->st, stale_base, d);
+}
+
+/* A fresh child of P, mounted: P's view.  *BASE gets its id. */
+static char *
+base_get (struct gd_daemon *d, const char *id, const char *p, char **base)
+{
+  char *root;
+
+  *base = xasprintf ("%s" BASE_SUFFIX, id);
+  if (!*base || check_id (*base) == -1 || gd_mount_create (d->mounts, *base, p, 0) == -1)
+    return NULL;
+  if (!(root = gd_mount_get (d->mounts, *base, true)) && gd_mount_remove (d->mounts, *base) == -1)
+    log_warn ("%s", err_get ());
+  return root;
+}
+
+static void
+base_put (struct gd_daemon *d, const char *base)
+{
+  if (gd_mount_put (d->mounts, base, true) == -1 || gd_mount_remove (d->mounts, base) == -1)
+    log_warn ("%s", err_get ());
+}
+
+/* Mount ID (and P's view when cloned), apply, sync, unmount. */
+static int
+apply_mounted (struct gd_daemon *d, const char *id, const char *p, struct peek *pk, uint64_t *size)
+{
+  struct fixup fx = { NULL, NULL };
+  CLEANUP_FREE char *base = NULL;
+  int r = -1;
+
+  if (!(fx.root = gd_mount_get (d->mounts, id, true)))
+    return -1;
+  if (p && !(fx.proot = base_get (d, id, p, &base)))
+    goto out;
+  if (p)
+    r = gd_apply_tar_keep (fx.root, peek_read, pk, &d->maps, revert_fixup, &fx, size);
+  else
+    r = gd_apply_tar (fx.root, peek_read, pk, &d->maps, size);
+  if (r == 0)
+    r = sync_dir (fx.root);
+out:
+  if (fx.proot)
+    base_put (d, base);
+  if (gd_mount_put (d->mounts, id, true) == -1) {
+    if (r == 0)
+      r = -1;
+    else
+      log_warn ("%s", err_get ());
+  }
+  free ((char *)fx.root);
+  free ((char *)fx.proot);
+  return r;
+}
+
+int
+gd_clone_apply (struct gd_daemon *d, const char *id, const char *parent, gd_read_fn rd, void *ctx,
+                uint64_t *size)
+{
+  CLEANUP_FREE struct peek *pk = calloc (1, sizeof *pk);
+  char src[LAYER_ID_MAX + 1];
+  int r = 1;
+
+  if (!pk) {
+    err_set (ENOMEM, "calloc");
+    return -1;
+  }
+  pk->rd = rd, pk->ctx = ctx;
+  if (peek_fill (pk) == -1)
+    return -1;
+  if (!*parent || !find_source (d, parent, pk, src) || !can_clone (d, id, parent, src))
+    return apply_mounted (d, id, NULL, pk, size);
+  applying_add (d, 1);
+  uint64_t t0 = now_ns ();
+  r = take_clone (d, id, src);
+  if (r == 0)
+    log_debug ("gd", "ApplyDiff %s: cloned %s in %" PRIu64 " ms", id, src,
+               (now_ns () - t0) / 1000000);
+  if (r != -1)
+    r = apply_mounted (d, id, r == 0 ? parent : NULL, pk, size);
+  applying_add (d, -1);
+  return r;
+}
