@@ -33,9 +33,19 @@ pair_put (struct gd_daemon *d, struct pair *p)
   p->root = p->proot = NULL;
 }
 
+static bool
+mounted (struct gd_daemon *d, const char *id)
+{
+  char dev[256];
+
+  gd_mount_device (d->mounts, id, dev, sizeof dev);
+  return *dev != '\0';
+}
+
 static int
 pair_get (struct gd_daemon *d, const json_t *req, struct pair *p)
 {
+  struct gd_guide_tree l, pt;
   bool bad;
 
   memset (p, 0, sizeof *p);
@@ -43,6 +53,8 @@ pair_get (struct gd_daemon *d, const json_t *req, struct pair *p)
   p->parent = gd_req_parent (req, &bad);
   if (!p->id || bad)
     return -1;
+  l.in_use = mounted (d, p->id);
+  pt.in_use = p->parent && mounted (d, p->parent);
   p->root = gd_mount_get (d->mounts, p->id, true);
   if (!p->root)
     return -1;
@@ -50,7 +62,8 @@ pair_get (struct gd_daemon *d, const json_t *req, struct pair *p)
     pair_put (d, p);
     return -1;
   }
-  p->guide = gd_guide_new (d->st, p->id, p->root, p->parent, p->proot);
+  l.id = p->id, l.root = p->root, pt.id = p->parent, pt.root = p->proot;
+  p->guide = gd_guide_new (d->st, &l, &pt);
   gd_changes_set_guide (p->guide);
   return 0;
 }

@@ -150,18 +150,18 @@ mark_run (void *cbdata, uint64_t b, uint64_t n)
   return 0;
 }
 
-/* Freeze and thaw the filesystem on DIR if layer ID's stack is writable: afterwards every
+/* Freeze and thaw T's filesystem if it is in use and its stack writable: afterwards every
  * inode change made before the call is in the inode tables on the device. */
 static int
-settle (struct layer_store *st, const char *id, const char *dir)
+settle (struct layer_store *st, const struct gd_guide_tree *t)
 {
-  struct layer_stack *ls = layer_stack_open (st, id, false);
+  struct layer_stack *ls = t->in_use ? layer_stack_open (st, t->id, false) : NULL;
   bool rw = ls && layer_stack_writable (ls);
-  int r = ls ? 0 : -1;
+  int r = ls || !t->in_use ? 0 : -1;
 
   layer_stack_close (ls);
-  if (rw && (r = mnt_freeze (dir)) == 0)
-    r = mnt_thaw (dir);
+  if (rw && (r = mnt_freeze (t->root)) == 0 && (r = mnt_thaw (t->root)) == -1)
+    log_error ("%s (left frozen)", err_get ());
   return r;
 }
 
@@ -189,8 +189,7 @@ fill_guide (struct layer_store *st, const char *id, const char *parent, const st
 }
 
 static struct gd_guide *
-build (struct layer_store *st, const char *id, const char *root, const char *parent,
-       const char *proot)
+build (struct layer_store *st, const struct gd_guide_tree *l, const struct gd_guide_tree *p)
 {
   struct geom a = { 0 }, b = { 0 };
   struct gd_guide *g = calloc (1, sizeof *g);
@@ -200,16 +199,16 @@ build (struct layer_store *st, const char *id, const char *root, const char *par
     err_set (errno, "calloc");
     return NULL;
   }
-  g->root = strdup (root);
-  g->proot = strdup (proot);
+  g->root = strdup (l->root);
+  g->proot = strdup (p->root);
   if (!g->root || !g->proot)
     err_set (errno, "strdup");
-  else if (settle (st, id, root) == 0 && settle (st, parent, proot) == 0 &&
-           read_geom (st, id, &a) == 0 && read_geom (st, parent, &b) == 0) {
+  else if (settle (st, l) == 0 && settle (st, p) == 0 && read_geom (st, l->id, &a) == 0 &&
+           read_geom (st, p->id, &b) == 0) {
     if (!same_geom (&a, &b))
-      err_set (ENOTSUP, "layers %s and %s: filesystems laid out differently", id, parent);
+      err_set (ENOTSUP, "layers %s and %s: filesystems laid out differently", l->id, p->id);
     else
-      r = fill_guide (st, id, parent, &a, g);
+      r = fill_guide (st, l->id, p->id, &a, g);
   }
   free (a.itable);
   free (b.itable);
@@ -221,29 +220,28 @@ build (struct layer_store *st, const char *id, const char *root, const char *par
 }
 
 struct gd_guide *
-gd_guide_new (struct layer_store *st, const char *id, const char *root, const char *parent,
-              const char *proot)
+gd_guide_new (struct layer_store *st, const struct gd_guide_tree *l, const struct gd_guide_tree *p)
 {
   const char *mode = getenv ("BUSE_CHANGES");
   struct gd_guide *g;
   uint64_t t0 = now_ns ();
 
-  if (!parent || !proot) {
-    log_debug ("gd", "changes of %s: naive walk (no parent)", id);
+  if (!p->id || !p->root) {
+    log_debug ("gd", "changes of %s: naive walk (no parent)", l->id);
     return NULL;
   }
   if (mode && strcmp (mode, "naive") == 0) {
-    log_debug ("gd", "changes of %s: naive walk (BUSE_CHANGES=naive)", id);
+    log_debug ("gd", "changes of %s: naive walk (BUSE_CHANGES=naive)", l->id);
     return NULL;
   }
-  g = build (st, id, root, parent, proot);
+  g = build (st, l, p);
   if (!g) {
-    log_debug ("gd", "changes of %s: naive walk (%s)", id, err_get ());
+    log_debug ("gd", "changes of %s: naive walk (%s)", l->id, err_get ());
     return NULL;
   }
   g->verify = mode && strcmp (mode, "verify") == 0;
   log_debug ("gd", "changes of %s: guided, %" PRIu64 " of %" PRIu64 " inodes may differ (%.1f ms)",
-             id, g->ncand, g->ninodes, (now_ns () - t0) / 1e6);
+             l->id, g->ncand, g->ninodes, (now_ns () - t0) / 1e6);
   return g;
 }
 

@@ -16,13 +16,21 @@ struct gd_guide {
   bool verify; /* BUSE_CHANGES=verify: walk naively too and fail on any difference */
 };
 
-/* The guide for the changes of layer ID (mounted on ROOT) against PARENT (mounted on PROOT):
- * freezes and thaws the writable filesystems so their inode tables are on their devices, then
- * maps the diverged blocks (layer_diverged_blocks) onto the inode tables.  NULL when it does
- * not apply (no parent, BUSE_CHANGES=naive, not the expected ext4, ...): the reason is logged
- * at debug level ("gd") and the caller walks naively. */
-struct gd_guide *gd_guide_new (struct layer_store *st, const char *id, const char *root,
-                               const char *parent, const char *proot);
+/* One of the two trees: layer ID mounted on ROOT.  IN_USE: it was mounted before this call
+ * (someone may have written to it since its last unmount, so it must be settled). */
+struct gd_guide_tree {
+  const char *id, *root;
+  bool in_use;
+};
+
+/* The guide for the changes of layer L against its parent P: freezes and thaws the writable
+ * filesystems in use, so their inode tables are on their devices (a filesystem mounted afresh
+ * for this call was checkpointed when it was last unmounted), then maps the diverged blocks
+ * (layer_diverged_blocks) onto the inode tables.  NULL when it does not apply (no parent,
+ * BUSE_CHANGES=naive, not the expected ext4, ...): the reason is logged at debug level
+ * ("gd") and the caller walks naively. */
+struct gd_guide *gd_guide_new (struct layer_store *st, const struct gd_guide_tree *l,
+                               const struct gd_guide_tree *p);
 void gd_guide_free (struct gd_guide *g); /* accepts NULL */
 /* INO may differ between the trees (true for 0 and out-of-range numbers). */
 bool gd_guide_has (const struct gd_guide *g, uint64_t ino);
