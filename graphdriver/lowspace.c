@@ -31,12 +31,14 @@
 
 #include "graphdriver/mountmgr.h"
 
-#define LS_BALLOON  ".buse-lowspace-balloon"
-#define LS_RESERVE  "lowspace-reserve" /* same name in layers/io.c */
-#define LS_TICK_MS  100
-#define LS_STEP     (1ull << 20) /* slack before shrinking a balloon */
-#define LS_SYNC_MIN (8ull << 20) /* pending bytes worth a syncfs */
-#define MiB(x)      ((x) >> 20)
+#define LS_BALLOON   ".buse-lowspace-balloon"
+#define LS_RESERVE   "lowspace-reserve" /* same name in layers/io.c */
+#define LS_TICK_MS   100
+#define LS_STEP      (1ull << 20)    /* slack before shrinking a balloon */
+#define LS_SYNC_MIN  (8ull << 20)    /* pending bytes worth a syncfs */
+#define LS_IDLE_MAX  (1ull << 30)    /* most an idle layer keeps when others write */
+#define LS_ACTIVE_NS (2000000000ull) /* a layer that took space this recently writes */
+#define MiB(x)       ((x) >> 20)
 
 /* A mounted layer as the guard sees it. */
 struct ls_layer {
@@ -49,6 +51,7 @@ struct ls_layer {
   uint64_t balloon;   /* bytes the balloon holds */
   uint64_t pending;   /* taken but not yet on the host (estimate) */
   uint64_t target;    /* free space it may keep */
+  uint64_t last_take; /* now_ns () when it last took space */
 };
 
 struct gd_lowspace {
@@ -125,8 +128,10 @@ measure (struct gd_lowspace *g, struct ls_layer *l, const char *fs)
   if (l->host_base == UINT64_MAX || host < l->host_base) { /* new, or a fresh top diff */
     l->host_base = host;
     l->taken = 0;
-  } else if (l->prev > l->natural)
+  } else if (l->prev > l->natural) {
     l->taken += l->prev - l->natural;
+    l->last_take = now_ns ();
+  }
   l->prev = l->natural;
   l->pending = l->taken > host - l->host_base ? l->taken - (host - l->host_base) : 0;
   l->seen = true;
@@ -160,17 +165,36 @@ by_natural (const void *a, const void *b)
   return x->natural < y->natural ? -1 : x->natural > y->natural;
 }
 
-/* Share ROOM among the layers: smallest first, none gets more than it could use, the
- * rest of its share goes to the others. */
+static bool
+active (const struct ls_layer *l, uint64_t now)
+{
+  return l->last_take && now - l->last_take < LS_ACTIVE_NS;
+}
+
+/* Share ROOM among the layers: while some write and others do not, an idle one keeps at most
+ * LS_IDLE_MAX (enough for a burst until the next round notices it writing); then the writers
+ * share the rest, smallest first, none getting more than it could use. */
 static void
 share (struct gd_lowspace *g, uint64_t room)
 {
+  uint64_t now = now_ns (), idle_cap = MIN (room / g->n, LS_IDLE_MAX);
+  size_t writers = 0, left;
+
+  for (size_t i = 0; i < g->n; i++)
+    writers += active (&g->l[i], now);
+  left = writers ? writers : g->n;
   qsort (g->l, g->n, sizeof *g->l, by_natural);
-  for (size_t i = 0; i < g->n; i++) {
-    uint64_t fair = room / (g->n - i);
-    g->l[i].target = MIN (g->l[i].natural, fair);
-    room -= g->l[i].target;
-  }
+  for (size_t i = 0; writers && i < g->n; i++)
+    if (!active (&g->l[i], now)) {
+      g->l[i].target = MIN (g->l[i].natural, idle_cap);
+      room -= g->l[i].target;
+    }
+  for (size_t i = 0; i < g->n; i++)
+    if (!writers || active (&g->l[i], now)) {
+      uint64_t fair = room / left--;
+      g->l[i].target = MIN (g->l[i].natural, fair);
+      room -= g->l[i].target;
+    }
 }
 
 /* Grow or shrink L's balloon so that it keeps at most its target free. */

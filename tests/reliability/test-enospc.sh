@@ -2,13 +2,15 @@
 # Full host disk: buse's home and state on a small loop-mounted ext4 (SMALL, default 400M);
 # dockerd's Init names <data-root>/<driver> as the home, a symlink to it (a mount there would
 # be hidden by dockerd's bind mount of its data root on itself).
-# A container writes (and fsyncs) more than fits: the write must fail inside the container
-# with ENOSPC (not EROFS or EIO, and never report success), buse stays up, another container
+# FILLERS containers write (and fsync) more than fits, at once: each write must fail inside
+# its container with ENOSPC (not EROFS or EIO, and never report success), no NBD write may
+# fail (the low-space guard, graphdriver/lowspace.c), buse stays up, another container
 # still reads, `buse fsck` is clean (structure, and e2fsck of every layer); once the container
 # is removed (space freed) a new container writes and reads back a file, fsck is clean again.
 source "$(dirname "$0")/../docker/lib.sh"
 source "$(dirname "$0")/lib.sh"
 SMALL=${SMALL:-400M}
+FILLERS=${FILLERS:-3}
 docker_requires
 requires mkfs.ext4 losetup
 docker_scratch
@@ -31,19 +33,36 @@ ok "home on a $SMALL filesystem, $(avail) MiB free after the image"
 docker run -d --name steady --network none bb sh -c 'while :; do cat /etc/motd >/dev/null; sleep 1; done' >/dev/null
 problems=()
 
-docker run --name filler --network none bb sh -c \
-  'dd if=/dev/urandom of=/big bs=1M count=4000 conv=fsync 2>&1; echo "dd exit $?"; touch /after 2>&1; echo "touch exit $?"' \
-  >"$T/filler.out" 2>&1 || true
-cat "$T/filler.out"
-grep -q 'dd exit 0' "$T/filler.out" && fail "4000 MiB fit on a $SMALL home (fsync returned success: data lost)"
-outcome=$(grep -m1 -oE 'No space left on device|Read-only file system|I/O error|Input/output error' "$T/filler.out" || echo "no error text")
-if [ "$outcome" = "No space left on device" ]; then
-  ok "write failed inside the container with ENOSPC (host free: $(avail) MiB)"
-else
-  # known: the container's ext4 sees a 10G device and allocates blocks the host cannot back;
-  # the NBD write error reaches ext4 at writeback and it aborts its journal (read-only)
-  problems+=("the container's write failed with '$outcome', not ENOSPC (its ext4 went read-only: $(grep -c 'Read-only' "$T/filler.out") EROFS lines)")
-fi
+# FILLERS containers at once: dd from urandom, dd from /dev/zero (as fast as the page cache
+# takes it), small files each fsynced; each must end with ENOSPC, its filesystem still writable.
+writers=(
+  'dd if=/dev/urandom of=/big bs=1M count=4000 conv=fsync 2>&1; echo "write exit $?"'
+  'dd if=/dev/zero of=/big bs=1M count=4000 conv=fsync 2>&1; echo "write exit $?"'
+  'i=0; while dd if=/dev/urandom of=/f$i bs=64k count=4 conv=fsync 2>/e; do i=$((i+1)); done; cat /e; echo "write exit 1 after $i files"'
+)
+for ((i = 0; i < FILLERS; i++)); do
+  docker run -d --name "filler$i" --network none bb sh -c \
+    "${writers[i % 3]}; rm -f /e; touch /after 2>&1; echo \"touch exit \$?\"" >/dev/null
+done
+enospc=0
+for ((i = 0; i < FILLERS; i++)); do
+  docker wait "filler$i" >/dev/null
+  docker logs "filler$i" >"$T/filler$i.out" 2>&1
+  sed "s/^/filler$i: /" "$T/filler$i.out"
+  grep -q 'write exit 0' "$T/filler$i.out" && fail "filler$i: 4000 MiB fit on a $SMALL home (fsync returned success: data lost)"
+  outcome=$(grep -m1 -oE 'No space left on device|Read-only file system|I/O error|Input/output error' "$T/filler$i.out" || echo "no error text")
+  if [ "$outcome" = "No space left on device" ] && ! grep -q 'Read-only' "$T/filler$i.out"; then
+    enospc=$((enospc + 1))
+  else
+    # the container's ext4 allocated blocks the host could not back: the NBD write error
+    # reached ext4 at writeback and it aborted its journal (read-only)
+    problems+=("filler$i: the write failed with '$outcome', not ENOSPC ($(grep -c 'Read-only' "$T/filler$i.out") EROFS lines)")
+  fi
+done
+[ "$enospc" -eq "$FILLERS" ] && ok "$FILLERS writers got ENOSPC inside their containers (host free: $(avail) MiB)"
+failed_io=$(grep -cE 'nbd: .*: (WRITE|FLUSH|WRITE_ZEROES|TRIM):' "$T/buse.log" || true)
+[ "$failed_io" -eq 0 ] || problems+=("$failed_io NBD writes or flushes failed (see buse.log)")
+reserve=$(grep -c 'of the emergency reserve' "$T/buse.log" || true)
 activate "$BUSE_SOCK" || fail "buse serve does not answer on a full disk"
 docker exec steady cat /etc/motd >/dev/null || fail "another container cannot read"
 "$BUSE" fsck --home "$BUSE_HOME" --no-e2fsck >"$T/fsck.full" 2>&1 ||
@@ -52,7 +71,7 @@ docker exec steady cat /etc/motd >/dev/null || fail "another container cannot re
   problems+=("buse fsck with e2fsck on the full disk: $(grep -v '^ok' "$T/fsck.full2" | head -n 3 | tr '\n' ' ')")
 ok "buse up, other container reads, store structure consistent while the disk is full"
 
-docker rm -f filler >/dev/null || fail "docker rm of the filler"
+for ((i = 0; i < FILLERS; i++)); do docker rm -f "filler$i" >/dev/null || fail "docker rm of filler$i"; done
 ok "space freed: $(avail) MiB free"
 docker run --name after --network none bb sh -c \
   'dd if=/dev/urandom of=/f bs=1M count=50 conv=fsync 2>/dev/null && md5sum /f >/f.md5 && sync /f.md5 && md5sum -c -s /f.md5' ||
@@ -72,4 +91,4 @@ if [ ${#problems[@]} -gt 0 ]; then
   printf 'problem: %s\n' "${problems[@]}"
   fail "full host disk: ${problems[0]}"
 fi
-counts "host-disk-full=1 enospc-in-container=1 buse-crashes=0 fsck-clean=2 recovered=1"
+counts "host-disk-full=1 writers=$FILLERS enospc-in-container=$enospc failed-nbd-writes=$failed_io reserve-log-lines=$reserve buse-crashes=0 fsck-clean=2 recovered=1"
