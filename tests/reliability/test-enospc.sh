@@ -10,7 +10,7 @@
 source "$(dirname "$0")/../docker/lib.sh"
 source "$(dirname "$0")/lib.sh"
 SMALL=${SMALL:-400M}
-FILLERS=${FILLERS:-3}
+FILLERS=${FILLERS:-6}
 docker_requires
 requires mkfs.ext4 losetup
 docker_scratch
@@ -38,11 +38,11 @@ problems=()
 writers=(
   'dd if=/dev/urandom of=/big bs=1M count=4000 conv=fsync 2>&1; echo "write exit $?"'
   'dd if=/dev/zero of=/big bs=1M count=4000 conv=fsync 2>&1; echo "write exit $?"'
-  'i=0; while dd if=/dev/urandom of=/f$i bs=64k count=4 conv=fsync 2>/e; do i=$((i+1)); done; cat /e; echo "write exit 1 after $i files"'
+  'i=0; while e=$(dd if=/dev/urandom of=/f$i bs=64k count=4 conv=fsync 2>&1); do i=$((i+1)); done; echo "$e"; echo "write exit 1 after $i files"'
 )
 for ((i = 0; i < FILLERS; i++)); do
   docker run -d --name "filler$i" --network none bb sh -c \
-    "${writers[i % 3]}; rm -f /e; touch /after 2>&1; echo \"touch exit \$?\"" >/dev/null
+    "${writers[i % 3]}; touch /after 2>&1; echo \"touch exit \$?\"" >/dev/null
 done
 enospc=0
 for ((i = 0; i < FILLERS; i++)); do
