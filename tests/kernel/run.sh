@@ -5,7 +5,9 @@
 # buse under a writer, a dm reload onto a new device, reap after kill -9.  The kernel package
 # is downloaded once (apt-get download, never installed) and cached in tests/kernel/work/.
 #   KERNEL_TESTS="netlink-2 dm"  run a subset      KERNEL_TIMEOUT=280  QEMU time limit (s)
+#   KERNEL_BENCH="MIB RUNS CONNS"  run bench.sh instead (bench/rows/11-*.sh); KERNEL_MEM=1G
 # Prints "N passed, N failed, N skipped"; exits 1 on any failure, 77 when it cannot run.
+# In bench mode: the guest's "BENCH KEY VALUE" lines; exits 1 unless it finished.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -13,6 +15,8 @@ work=$here/work
 BUSE=${BUSE:-$top/buse}
 tests=${KERNEL_TESTS:-}
 limit=${KERNEL_TIMEOUT:-280}
+bench=${KERNEL_BENCH:-}
+mem=${KERNEL_MEM:-1G}
 
 skip() { echo "SKIP: $*"; echo "0 passed, 0 failed, 1 skipped"; exit 77; }
 for c in qemu-system-x86_64 cpio dpkg-deb depmod ldd; do
@@ -90,17 +94,27 @@ ln -s mke2fs "$root/sbin/mkfs.ext4"
 cp /etc/mke2fs.conf "$root/etc/" 2>/dev/null || true
 cp "$here/init" "$root/init" && chmod +x "$root/init"
 cp "$here/guest.sh" "$root/guest.sh"
+cp "$here/bench.sh" "$root/bench.sh"
 (cd "$root" && find . | cpio -o -H newc --quiet) >"$run/initrd.cpio"
 
 # ---- boot ---------------------------------------------------------------------------------
-log=$work/console${KERNEL_TESTS:+-subset}.log
-echo "kernel-tier: booting $kver with $(wc -l <"$root/modules/order") modules" \
-  "(tests: ${tests:-all})"
+log=$work/console${KERNEL_TESTS:+-subset}${bench:+-bench}.log
+args="buse.tests=$(echo "$tests" | tr ' ' ,)"
+[ -z "$bench" ] || args="buse.bench=$(echo "$bench" | tr ' ' ,)"
+what="tests: ${tests:-all}"
+[ -z "$bench" ] || what="bench: $bench"
+echo "kernel-tier: booting $kver with $(wc -l <"$root/modules/order") modules ($what)"
 start=$SECONDS
-timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel tcg -smp 2 -m 1G -nographic \
+timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel tcg -smp "${KERNEL_SMP:-2}" -m "$mem" -nographic \
   -no-reboot -kernel "$vmlinuz" -initrd "$run/initrd.cpio" \
-  -append "console=ttyS0 quiet panic=-1 rdinit=/init buse.tests=$(echo "$tests" | tr ' ' ,)" \
+  -append "console=ttyS0 quiet panic=-1 rdinit=/init $args" \
   </dev/null >"$log" 2>&1 || echo "kernel-tier: qemu exited with $? (log $log)"
+if [ -n "$bench" ]; then
+  tr -d '\r' <"$log" | grep -E '^(guest:|BENCH)' || true
+  echo "kernel-tier: $((SECONDS - start)) s in QEMU"
+  tr -d '\r' <"$log" | grep -q '^BENCH done 0' || { tail -n 30 "$log"; exit 1; }
+  exit 0
+fi
 tr -d '\r' <"$log" | grep -E '^(guest:|  \||RESULT)' || true
 pass=$(tr -d '\r' <"$log" | grep -c '^RESULT PASS' || true)
 fail=$(tr -d '\r' <"$log" | grep -c '^RESULT FAIL' || true)
