@@ -3,7 +3,8 @@
 # block but for the emergency reserve (<home>/lowspace-reserve, kept by `buse serve`'s
 # low-space guard), an NBD write still lands (the reserve gives back 4 MiB chunks, logged) and
 # reads back; once the reserve is gone a write fails with an NBD error (ENOSPC), not a crash,
-# and the server still reads.
+# and the server still reads.  Metadata on the full disk: a layer create fails cleanly, the
+# store stays consistent (fsck), and works again once space is freed.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/lib.sh"
 requires_root
@@ -53,3 +54,11 @@ ok "past the reserve: ENOSPC to the client, the server still reads"
 lnbd_stop
 [ ! -s "$H/lowspace-reserve" ] || fail "reserve not used up: $(stat -c %s "$H/lowspace-reserve")"
 ok "reserve used up"
+"$BUSE" layer create t2 --parent t --home "$H" >"$T/create.out" 2>&1 && fail "layer create fit on a full disk"
+"$BUSE" fsck --home "$H" --no-e2fsck >"$T/fsck.out" 2>&1 || { cat "$T/create.out" "$T/fsck.out"; fail "fsck after a create failed on the full disk"; }
+"$BUSE" inspect t --home "$H" >/dev/null || fail "inspect t on the full disk"
+ok "full disk: layer create refused ($(head -c 100 "$T/create.out")), store consistent"
+rm -f "$T/small/filler"
+"$BUSE" layer create t2 --parent t --home "$H" || fail "layer create after freeing space"
+"$BUSE" fsck --home "$H" --no-e2fsck >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out"; fail "fsck after freeing space"; }
+ok "space freed: layer created, store consistent"
