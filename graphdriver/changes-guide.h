@@ -23,10 +23,11 @@ struct gd_guide_tree {
   bool in_use;
 };
 
-/* The guide for the changes of layer L against its parent P: freezes and thaws the writable
- * filesystems in use, so their inode tables are on their devices (a filesystem mounted afresh
- * for this call was checkpointed when it was last unmounted), then maps the diverged blocks
- * (layer_diverged_blocks) onto the inode tables.  NULL when it does not apply (no parent,
+/* The guide for the changes of layer L against its parent P: settles the writable
+ * filesystems in use (L: syncfs and a scan of its journal, or FIFREEZE; P: FIFREEZE) so their
+ * inode tables are on their devices (one mounted afresh for this call was checkpointed when
+ * it was last unmounted), then maps the diverged blocks (layer_diverged_blocks) onto the
+ * inode tables.  NULL when it does not apply (no parent,
  * BUSE_CHANGES=naive, not the expected ext4, ...): the reason is logged at debug level
  * ("gd") and the caller walks naively. */
 struct gd_guide *gd_guide_new (struct layer_store *st, const struct gd_guide_tree *l,
@@ -34,6 +35,19 @@ struct gd_guide *gd_guide_new (struct layer_store *st, const struct gd_guide_tre
 void gd_guide_free (struct gd_guide *g); /* accepts NULL */
 /* INO may differ between the trees (true for 0 and out-of-range numbers). */
 bool gd_guide_has (const struct gd_guide *g, uint64_t ino);
+
+/* changes-journal.c: the journal of the ext4 on LS whose journal inode is at byte INODE_OFF
+ * of the device.  NULL + err unless it is a journal we understand (extents in the inode, a
+ * jbd2 superblock, no fast commits). */
+struct gd_journal;
+struct gd_journal *gd_journal_open (struct layer_stack *ls, uint64_t inode_off);
+void gd_journal_free (struct gd_journal *j); /* accepts NULL */
+/* Filesystem block B is a block of the journal. */
+bool gd_journal_has (const struct gd_journal *j, uint64_t b);
+/* Read journal block B through LS; if it is a descriptor block, call FN for each filesystem
+ * block it logs. */
+int gd_journal_scan (const struct gd_journal *j, struct layer_stack *ls, uint64_t b,
+                     int (*fn) (void *cbdata, uint64_t blk), void *cbdata);
 
 /* changes.c: until called again with NULL, gd_changes on this thread of exactly G's ROOT and
  * PROOT walks guided by G (gd_write_diff and gd_diff_size call gd_changes). */
