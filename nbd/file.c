@@ -2,7 +2,11 @@
  * devices).  One fd shared by every worker: pread/pwrite need no lock.  Flush and FUA are
  * fdatasync; trim punches holes; zeroing punches (when allowed) or uses ZERO_RANGE, writing
  * zeroes only as the last resort and never when FAST_ZERO was asked; extents come from
- * SEEK_DATA/SEEK_HOLE; cache is posix_fadvise(WILLNEED). */
+ * SEEK_DATA/SEEK_HOLE; cache is posix_fadvise(WILLNEED).
+ * Large writes start their own writeback at once (sync_file_range WRITE, which does not
+ * wait): a client that streams data and then flushes finds most of it already on its way
+ * to the disk, so the flush waits for the tail, not for everything written since the last
+ * one.  Small writes stay in the page cache (they are often rewritten before a flush). */
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <string.h>
@@ -99,6 +103,9 @@ file_pread_nowait (void *h, void *buf, uint32_t count, uint64_t offset)
   return -1;
 }
 
+/* Writes at least this big start their writeback right away. */
+#define EARLY_WRITEBACK_MIN 65536
+
 static int
 file_pwrite (void *h, const void *buf, uint32_t count, uint64_t offset, bool fua)
 {
@@ -108,7 +115,11 @@ file_pwrite (void *h, const void *buf, uint32_t count, uint64_t offset, bool fua
     err_set (errno, "pwrite %s", f->path);
     return -1;
   }
-  return fua ? file_flush (h) : 0;
+  if (fua)
+    return file_flush (h);
+  if (count >= EARLY_WRITEBACK_MIN)
+    sync_file_range (f->fd, offset, count, SYNC_FILE_RANGE_WRITE); /* advisory */
+  return 0;
 }
 
 static bool
