@@ -52,6 +52,7 @@ struct ls_layer {
   uint64_t pending;   /* taken but not yet on the host (estimate) */
   uint64_t target;    /* free space it may keep */
   uint64_t last_take; /* now_ns () when it last took space */
+  bool warned;        /* a balloon failure was logged (once per mount) */
 };
 
 struct gd_lowspace {
@@ -216,9 +217,11 @@ set_balloon (struct gd_lowspace *g, struct ls_layer *l)
     r = fallocate (fd, 0, 0, (off_t)want) == -1 && errno != ENOSPC ? -1 : 0;
   else
     r = ftruncate (fd, (off_t)want);
-  if (r == -1 && errno != ENOENT)
-    log_warn ("layer %s: balloon of %" PRIu64 " MiB: %s", l->id, MiB (want), strerror (errno));
-  else
+  if (r == -1 && errno != ENOENT) {
+    if (!l->warned) /* e.g. EROFS: mounted read-only by buse.mountopt */
+      log_warn ("layer %s: balloon of %" PRIu64 " MiB: %s", l->id, MiB (want), strerror (errno));
+    l->warned = true;
+  } else
     log_debug ("gd",
                "layer %s: balloon %" PRIu64 " -> %" PRIu64 " MiB (keeps %" PRIu64 " MiB free)",
                l->id, MiB (l->balloon), MiB (want), MiB (l->target));
