@@ -6,25 +6,30 @@
  * A plain apply rewrites every file of the tar, so one byte changed in a 1 GiB file costs
  * 1 GiB.  Here each Diff registers itself while it runs and keeps the first bytes it sent;
  * an ApplyDiff reads the first bytes of its own stream and looks for a registered Diff that
- * sent the same bytes and diffs against I (or a child of I).  With one, the new layer first
- * gets a block-level clone of C (layer_clone_view: C's filesystem frozen meanwhile), then
- * the tar is applied onto it keeping identical files (archive-keep.c), then whatever the
- * clone changed against I and the tar did not decide is put back (commit-revert.c).  The
- * result is exactly I + tar for any tar, so a wrong match costs time, never correctness;
- * without a match (or when the clone cannot be taken) the apply is the plain one.  A
- * process dies with its registry; a layer left half cloned is one whose ApplyDiff failed,
- * which dockerd removes.  The registry is this file's own state: it serves the daemon's
- * HTTP threads, whatever store they use, and holds only ids and bytes. */
+ * sent the same bytes and diffs against I (or a child of I).  With one, and a stream longer
+ * than CLONE_MIN (a short one is cheaper to apply plainly), the new layer first gets a
+ * block-level clone of C (layer_clone_view, C's filesystem frozen meanwhile), then the tar
+ * is applied onto it keeping identical files (archive-keep.c), then whatever the clone
+ * changed against I and the tar did not decide is put back (commit-revert.c), compared with
+ * a throwaway child of I so that I itself is never mounted writable.  The result is exactly
+ * I + tar for any tar, so a wrong match costs time, never correctness.  A layer left half
+ * cloned is one whose ApplyDiff failed, which dockerd removes; a throwaway child left by a
+ * killed daemon is removed by the next one's first clone.  The registry is this file's own
+ * state (a process-wide list of the Diffs in flight, under a mutex): it holds ids and bytes,
+ * whatever daemon or store the calls come through. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <string.h>
 
 #include "graphdriver/api.h"
+#include "graphdriver/changes-guide.h"
 
 #define PREFIX_MAX 4096 /* bytes of each Diff kept to recognise its stream */
-#define PEEK_MIN   1024 /* bytes an ApplyDiff reads before it decides */
-#define HEADER     512
+/* An ApplyDiff reads this much ahead before it decides: a stream that ends sooner is applied
+ * plainly (it writes little; the clone's extra mount and walk would cost more). */
+#define CLONE_MIN (4 << 20)
+#define HEADER    512
 
 struct clone_src {
   char id[LAYER_ID_MAX + 1], parent[LAYER_ID_MAX + 1];
@@ -37,7 +42,10 @@ struct clone_src {
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct clone_src *reg;
-static unsigned applying; /* clone applies in flight */
+/* Bases are made and mounted under base_lock; the sweep of those a killed daemon left runs
+ * once, under it too, and skips open (mounted) layers: it never takes a live one. */
+static pthread_mutex_t base_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool swept;
 
 /* The image's view for the put-back step is a throwaway child of it, so mounting it never
  * writes into the image layer; one left by a killed daemon is removed by the next commit. */
@@ -90,19 +98,23 @@ gd_clone_write_diff (const char *root, const char *parent_root, const char *id, 
 struct peek {
   gd_read_fn rd;
   void *ctx;
-  unsigned char buf[PREFIX_MAX];
+  unsigned char *buf; /* CLONE_MIN bytes */
   size_t len, pos;
+  bool eof;
 };
 
+/* Read ahead until WANT bytes (at most CLONE_MIN) are buffered or the stream ends. */
 static int
-peek_fill (struct peek *pk)
+peek_fill (struct peek *pk, size_t want)
 {
-  while (pk->len < PEEK_MIN) {
-    ssize_t r = pk->rd (pk->ctx, pk->buf + pk->len, PREFIX_MAX - pk->len);
+  while (pk->len < want && !pk->eof) {
+    ssize_t r = pk->rd (pk->ctx, pk->buf + pk->len, want - pk->len);
     if (r < 0)
       return -1;
-    if (r == 0)
+    if (r == 0) {
+      pk->eof = true;
       break;
+    }
     pk->len += r;
   }
   return 0;
@@ -194,14 +206,26 @@ sync_dir (const char *dir)
 }
 
 struct fixup {
-  const char *root, *proot;
+  struct gd_daemon *d;
+  const char *id, *base;
+  char *root, *proot;
 };
 
+/* The put-back walk compares the new layer with the image's view, guided by the block maps
+ * (changes-guide.c) like Changes: only the inodes the clone and the tar wrote are looked at. */
 static int
 revert_fixup (void *ctx, const struct gd_tar_touch *t)
 {
   struct fixup *fx = ctx;
-  return gd_revert_untouched (fx->root, fx->proot, t);
+  struct gd_guide_tree l = { fx->id, fx->root, true }, p = { fx->base, fx->proot, true };
+  struct gd_guide *g = gd_guide_new (fx->d->st, &l, &p);
+  int r;
+
+  gd_changes_set_guide (g);
+  r = gd_revert_untouched (fx->root, fx->proot, t);
+  gd_changes_set_guide (NULL);
+  gd_guide_free (g);
+  return r;
 }
 
 static int
@@ -216,31 +240,23 @@ stale_base (void *ctx, const struct layer_info *info)
   return 0;
 }
 
-/* Count a clone apply in (+1) or out (-1); the first one in sweeps stale bases. */
-static void
-applying_add (struct gd_daemon *d, int n)
-{
-  bool sweep;
-
-  pthread_mutex_lock (&reg_lock);
-  sweep = n > 0 && applying == 0;
-  applying += n;
-  pthread_mutex_unlock (&reg_lock);
-  if (sweep)
-    layer_list (d->st, stale_base, d);
-}
-
 /* A fresh child of P, mounted: P's view.  *BASE gets its id. */
 static char *
 base_get (struct gd_daemon *d, const char *id, const char *p, char **base)
 {
-  char *root;
+  char *root = NULL;
 
   *base = xasprintf ("%s" BASE_SUFFIX, id);
-  if (!*base || check_id (*base) == -1 || gd_mount_create (d->mounts, *base, p, 0) == -1)
+  if (!*base || check_id (*base) == -1)
     return NULL;
-  if (!(root = gd_mount_get (d->mounts, *base, true)) && gd_mount_remove (d->mounts, *base) == -1)
+  pthread_mutex_lock (&base_lock);
+  if (!swept)
+    layer_list (d->st, stale_base, d);
+  swept = true;
+  if (gd_mount_create (d->mounts, *base, p, 0) == 0 &&
+      !(root = gd_mount_get (d->mounts, *base, true)) && gd_mount_remove (d->mounts, *base) == -1)
     log_warn ("%s", err_get ());
+  pthread_mutex_unlock (&base_lock);
   return root;
 }
 
@@ -255,14 +271,15 @@ base_put (struct gd_daemon *d, const char *base)
 static int
 apply_mounted (struct gd_daemon *d, const char *id, const char *p, struct peek *pk, uint64_t *size)
 {
-  struct fixup fx = { NULL, NULL };
   CLEANUP_FREE char *base = NULL;
+  struct fixup fx = { d, id, NULL, NULL, NULL };
   int r = -1;
 
   if (!(fx.root = gd_mount_get (d->mounts, id, true)))
     return -1;
   if (p && !(fx.proot = base_get (d, id, p, &base)))
     goto out;
+  fx.base = base;
   if (p)
     r = gd_apply_tar_keep (fx.root, peek_read, pk, &d->maps, revert_fixup, &fx, size);
   else
@@ -278,8 +295,33 @@ out:
     else
       log_warn ("%s", err_get ());
   }
-  free ((char *)fx.root);
-  free ((char *)fx.proot);
+  free (fx.root);
+  free (fx.proot);
+  return r;
+}
+
+/* BUSE_COMMIT_CLONE=off: every ApplyDiff plain (to compare, or to rule it out). */
+static bool
+clone_enabled (void)
+{
+  const char *e = getenv ("BUSE_COMMIT_CLONE");
+  return e == NULL || strcmp (e, "off") != 0;
+}
+
+/* Clone SRC into ID, then apply onto it; plainly when the clone is not taken. */
+static int
+clone_apply (struct gd_daemon *d, const char *id, const char *parent, const char *src,
+             struct peek *pk, uint64_t *size)
+{
+  uint64_t t0 = now_ns ();
+  int r;
+
+  r = take_clone (d, id, src);
+  if (r == 0)
+    log_debug ("gd", "ApplyDiff %s: cloned %s in %" PRIu64 " ms", id, src,
+               (now_ns () - t0) / 1000000);
+  if (r != -1)
+    r = apply_mounted (d, id, r == 0 ? parent : NULL, pk, size);
   return r;
 }
 
@@ -287,27 +329,25 @@ int
 gd_clone_apply (struct gd_daemon *d, const char *id, const char *parent, gd_read_fn rd, void *ctx,
                 uint64_t *size)
 {
-  CLEANUP_FREE struct peek *pk = calloc (1, sizeof *pk);
+  struct peek pk = { .rd = rd, .ctx = ctx };
   char src[LAYER_ID_MAX + 1];
-  int r = 1;
+  bool clone = false;
+  int r = -1;
 
-  if (!pk) {
-    err_set (ENOMEM, "calloc");
-    return -1;
+  if (*parent && clone_enabled ()) {
+    if (!(pk.buf = malloc (CLONE_MIN))) {
+      err_set (ENOMEM, "malloc");
+      return -1;
+    }
+    /* the Diff's first bytes, then (only when one matches) enough to be worth a clone */
+    if (peek_fill (&pk, PREFIX_MAX) == -1 ||
+        (find_source (d, parent, &pk, src) && peek_fill (&pk, CLONE_MIN) == -1))
+      goto out;
+    clone =
+        pk.len == CLONE_MIN && find_source (d, parent, &pk, src) && can_clone (d, id, parent, src);
   }
-  pk->rd = rd, pk->ctx = ctx;
-  if (peek_fill (pk) == -1)
-    return -1;
-  if (!*parent || !find_source (d, parent, pk, src) || !can_clone (d, id, parent, src))
-    return apply_mounted (d, id, NULL, pk, size);
-  applying_add (d, 1);
-  uint64_t t0 = now_ns ();
-  r = take_clone (d, id, src);
-  if (r == 0)
-    log_debug ("gd", "ApplyDiff %s: cloned %s in %" PRIu64 " ms", id, src,
-               (now_ns () - t0) / 1000000);
-  if (r != -1)
-    r = apply_mounted (d, id, r == 0 ? parent : NULL, pk, size);
-  applying_add (d, -1);
+  r = clone ? clone_apply (d, id, parent, src, &pk, size) : apply_mounted (d, id, NULL, &pk, size);
+out:
+  free (pk.buf);
   return r;
 }
