@@ -294,31 +294,57 @@ option (struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
   }
 }
 
+/* Bound every socket call of the negotiation by the time left until the deadline: a recv
+ * (and the replies sent after it) may block only that long.  -1: no time left. */
+static int
+set_timeouts (struct conn *c)
+{
+  uint64_t now = now_ns (), left;
+  struct timeval tv;
+
+  if (now >= c->hs_deadline)
+    return -1;
+  left = (c->hs_deadline - now + 999) / 1000; /* µs, never 0 (0 means no timeout) */
+  tv.tv_sec = left / 1000000, tv.tv_usec = left % 1000000;
+  setsockopt (c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv); /* best effort */
+  setsockopt (c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  return 0;
+}
+
+/* Receive LEN bytes of the negotiation: 0 ok, -1 EOF, error or deadline passed. */
+static int
+hs_recv (struct conn *c, void *buf, size_t len)
+{
+  char *p = buf;
+
+  while (len > 0) {
+    if (set_timeouts (c) == -1) {
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    ssize_t r = recv (c->fd, p, len, 0);
+    if (r == -1 && (errno == EINTR || errno == EAGAIN))
+      continue; /* EAGAIN: SO_RCVTIMEO fired; set_timeouts sees the deadline */
+    if (r <= 0)
+      return -1;
+    p += r, len -= r;
+  }
+  return 0;
+}
+
 /* Read and throw away LEN bytes (an option too big to look at). */
 static int
-discard (int fd, uint64_t len)
+discard (struct conn *c, uint64_t len)
 {
   char buf[4096];
 
   while (len > 0) {
     size_t n = len < sizeof buf ? len : sizeof buf;
-    if (nbds_recv_all (fd, buf, n) == -1)
+    if (hs_recv (c, buf, n) == -1)
       return -1;
     len -= n;
   }
   return 0;
-}
-
-/* A client gets this long to finish negotiating (a silent one does not keep its thread
- * forever); the transmission phase has no timeout (kernel connections idle for hours). */
-#define HANDSHAKE_TIMEOUT_S 60
-
-static void
-set_recv_timeout (int fd, int seconds)
-{
-  struct timeval tv = { .tv_sec = seconds };
-
-  setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv); /* best effort */
 }
 
 static int negotiate (struct conn *c);
@@ -326,11 +352,17 @@ static int negotiate (struct conn *c);
 int
 nbds_handshake (struct conn *c)
 {
+  struct timeval none = { 0 };
+  unsigned ms = c->srv->handshake_timeout_ms;
   int r;
 
-  set_recv_timeout (c->fd, HANDSHAKE_TIMEOUT_S);
+  c->hs_deadline = now_ns () + ms * UINT64_C (1000000);
   r = negotiate (c);
-  set_recv_timeout (c->fd, 0);
+  if (r == -1 && now_ns () >= c->hs_deadline)
+    log_info ("nbd: fd %d: negotiation not finished within %u.%03u s: disconnecting", c->fd,
+              ms / 1000, ms % 1000);
+  setsockopt (c->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+  setsockopt (c->fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
   return r;
 }
 
@@ -343,23 +375,23 @@ negotiate (struct conn *c)
   be64_put (g, NBDS_MAGIC);
   be64_put (g + 8, NBDS_IHAVEOPT);
   be16_put (g + 16, NBDS_FLAG_FIXED_NEWSTYLE | NBDS_FLAG_NO_ZEROES);
-  if (nbds_send_all (c->fd, g, sizeof g) == -1 || nbds_recv_all (c->fd, h, 4) == -1)
+  if (nbds_send_all (c->fd, g, sizeof g) == -1 || hs_recv (c, h, 4) == -1)
     return -1;
   if (be32_get (h) & ~(NBDS_FLAG_FIXED_NEWSTYLE | NBDS_FLAG_NO_ZEROES))
     return -1; /* client flags we do not know: the protocol says disconnect */
   c->no_zeroes = be32_get (h) & NBDS_FLAG_NO_ZEROES;
   for (;;) {
-    if (nbds_recv_all (c->fd, h, 16) == -1 || be64_get (h) != NBDS_IHAVEOPT)
+    if (hs_recv (c, h, 16) == -1 || be64_get (h) != NBDS_IHAVEOPT)
       return -1;
     uint32_t opt = be32_get (h + 8), len = be32_get (h + 12);
     if (len > NBDS_MAX_OPTION) {
-      if (opt == NBDS_OPT_EXPORT_NAME || len > (1u << 20) || discard (c->fd, len) == -1 ||
+      if (opt == NBDS_OPT_EXPORT_NAME || len > (1u << 20) || discard (c, len) == -1 ||
           send_err (c, opt, NBDS_REP_ERR_TOO_BIG, "option too long") == -1)
         return -1;
       continue;
     }
     uint8_t *d = malloc (len + 1);
-    if (d == NULL || nbds_recv_all (c->fd, d, len) == -1) {
+    if (d == NULL || hs_recv (c, d, len) == -1) {
       free (d);
       return -1;
     }

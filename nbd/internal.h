@@ -137,7 +137,8 @@ struct nbds_server {
   struct listener *listeners;
   struct nbds_resolver resolver;
   bool have_resolver, shutting_down;
-  int stop_pipe[2]; /* nbds_stop writes one byte; readable = stopped */
+  int stop_pipe[2];              /* nbds_stop writes one byte; readable = stopped */
+  unsigned handshake_timeout_ms; /* a client must finish negotiating within this */
 };
 
 /* One client connection.  The reader thread does the handshake and then reads requests;
@@ -153,7 +154,8 @@ struct conn {
   bool structured, meta_base, no_zeroes;
   char *meta_export; /* export name base:allocation was set for */
   pthread_mutex_t send_lock;
-  bool dead; /* a send failed: stop reading */
+  bool dead;            /* a send failed: stop reading */
+  uint64_t hs_deadline; /* now_ns () value by which negotiation must be over */
 
   pthread_mutex_t q_lock;
   pthread_cond_t q_work, q_space;
