@@ -79,8 +79,9 @@ struct gd_lowspace;
  * (or NULL, ""), a size, "N%" of HOME's filesystem, or "off" (no guard).  NULL + err. */
 struct gd_lowspace *gd_lowspace_start (const char *home, struct gd_mounts *m, const char *spec);
 void gd_lowspace_stop (struct gd_lowspace *g); /* before M goes; accepts NULL */
-/* Bytes the balloon holds in the layer filesystem mounted on FSDIR (0: none). */
+/* Bytes the balloon holds in the layer filesystem mounted on FSDIR (0: none); remove it. */
 uint64_t gd_lowspace_balloon (const char *fsdir);
+void gd_lowspace_deflate (const char *fsdir);
 
 /* ---- api_init.c: the daemon ------------------------------------------------------- */
 struct gd_daemon {

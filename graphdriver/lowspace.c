@@ -77,6 +77,15 @@ gd_lowspace_balloon (const char *fsdir)
   return path && stat (path, &sb) == 0 ? (uint64_t)sb.st_blocks * 512 : 0;
 }
 
+void
+gd_lowspace_deflate (const char *fsdir)
+{
+  CLEANUP_FREE char *path = xasprintf ("%s/" LS_BALLOON, fsdir);
+
+  if (path && unlink (path) == -1 && errno != ENOENT)
+    log_warn ("%s: %s", path, strerror (errno));
+}
+
 static uint64_t
 avail_of (const char *dir, uint64_t *total)
 {

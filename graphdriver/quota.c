@@ -139,7 +139,8 @@ ballast (const char *id, const char *fsdir, uint64_t size)
   /* a low-space balloon (lowspace.c) is not the layer's: it goes when the host has room */
   avail = (uint64_t)sv.f_bavail * sv.f_frsize + gd_lowspace_balloon (fsdir);
   if (avail <= size)
-    return 0; /* the filesystem itself is the limit */
+    return 0;                  /* the filesystem itself is the limit */
+  gd_lowspace_deflate (fsdir); /* the ballast takes its room; the guard sizes it again */
   fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd == -1 || fallocate (fd, 0, 0, (off_t)(avail - size)) == -1 || fsync (fd) == -1) {
     err_set (errno, "reserve %" PRIu64 " bytes in %s", avail - size, path);

@@ -5,7 +5,7 @@
 # FILLERS containers write (and fsync) more than fits, at once: each write must fail inside
 # its container with ENOSPC (not EROFS or EIO, and never report success), no NBD write may
 # fail (the low-space guard, graphdriver/lowspace.c), buse stays up, another container
-# still reads, `buse fsck` is clean (structure, and e2fsck of every layer); once the container
+# still reads, a --storage-opt size container still works, `buse fsck` is clean (structure, and e2fsck of every layer); once the container
 # is removed (space freed) a new container writes and reads back a file, fsck is clean again.
 source "$(dirname "$0")/../docker/lib.sh"
 source "$(dirname "$0")/lib.sh"
@@ -32,6 +32,15 @@ avail() { df -B1M --output=avail "$SM" | tail -n1 | tr -d ' '; }
 ok "home on a $SMALL filesystem, $(avail) MiB free after the image"
 docker run -d --name steady --network none bb sh -c 'while :; do cat /etc/motd >/dev/null; sleep 1; done' >/dev/null
 problems=()
+
+# A size-limited container on a host that is already short of space: its quota ballast must
+# replace the low-space balloon it inherits from the image layer, not fail the mount.
+out=$(docker run --rm --network none --storage-opt size=64M bb sh -c \
+  'dd if=/dev/zero of=/f1 bs=1M count=32 conv=fsync 2>&1 && echo small ok; dd if=/dev/zero of=/f2 bs=1M count=100 conv=fsync 2>&1') ||
+  true
+grep -q 'small ok' <<<"$out" && grep -q 'No space left' <<<"$out" ||
+  fail "--storage-opt size=64M on a low host: $out"
+ok "--storage-opt size=64M on a low host: 32 MiB fit, 100 MiB got ENOSPC"
 
 # FILLERS containers at once: dd from urandom, dd from /dev/zero (as fast as the page cache
 # takes it), small files each fsynced; each must end with ENOSPC, its filesystem still writable.
