@@ -245,10 +245,8 @@ sync_layer (struct gd_lowspace *g, struct ls_layer *l)
 
   log_debug ("gd", "layer %s: %" PRIu64 " MiB on its way to the host: syncfs", l->id,
              MiB (l->pending));
-  if (fd == -1 || syncfs (fd) == -1) {
+  if (fd == -1 || syncfs (fd) == -1) /* then its data is lost anyway: count from here */
     log_warn ("layer %s: syncfs: %s", l->id, strerror (errno));
-    return;
-  }
   l->taken = l->pending = 0;
   l->host_base = host_bytes (g, l->id);
 }
