@@ -18,7 +18,7 @@ docker import "$T/base.tar" base >/dev/null
   echo "FROM base"
   for l in 1 2 3 4 5 6 7 8 9 10; do
     echo "RUN printf $l | dd of=/big bs=1 seek=$((l * 3000017)) conv=notrunc"
-    printf "$l" | dd of="$ctx/base/big" bs=1 seek=$((l * 3000017)) conv=notrunc status=none
+    printf %s "$l" | dd of="$ctx/base/big" bs=1 seek=$((l * 3000017)) conv=notrunc status=none
   done
 } >"$ctx/Dockerfile"
 want=$(md5sum <"$ctx/base/big" | cut -d' ' -f1)
