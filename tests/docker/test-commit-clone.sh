@@ -4,7 +4,8 @@
 # hundred KiB, not the file; the committed image has the right bytes; the layer's changes
 # against the image are exactly the container's (no /.dockerenv, /etc/hosts, /dev/console,
 # /proc of the init layer); `docker save` gives the same layer files as the same steps on
-# vfs.  Two commits at once of two containers of one image are both right.
+# vfs.  Two commits at once of two containers of one image are both right, and so is the
+# commit of a running (paused by docker commit) container.
 source "$(dirname "$0")/lib.sh"
 requires python3 md5sum jq
 docker_setup
@@ -82,5 +83,16 @@ out=$(docker run --rm --network none i3 sh -c 'cat /etc/three; ls /etc/two /bin/
 assert_eq "$out" "three
 2" "image of c3"
 ok "two commits at once"
+# A running container, paused by docker commit while its filesystem is frozen and cloned.
+docker run -d --name c4 --network none base sh -c \
+  'printf z | dd of=/big bs=1 seek=5000000 conv=notrunc 2>/dev/null; echo up >/up; sleep 600' >/dev/null
+wait_for docker exec c4 test -f /up
+before=$(grep -c ': cloned ' "$T/buse.log")
+docker commit c4 i4 >/dev/null
+assert_eq "$(grep -c ': cloned ' "$T/buse.log")" $((before + 1)) "clones after the commit of c4"
+assert_eq "$(docker run --rm --network none i4 sh -c 'cat /up; head -c 5000001 /big | tail -c 1')" \
+  "up
+z" "image of the running container"
+docker rm -f c4 >/dev/null
 docker rm c1 c2 c3 >/dev/null
 dk d2 rm c1 >/dev/null
