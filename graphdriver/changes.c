@@ -86,9 +86,11 @@ free_names (struct ent *v, size_t n)
   free (v);
 }
 
-/* Entries of directory BASE+REL sorted by name (NULL, 0 when BASE is NULL). */
+/* Entries of directory BASE+REL sorted by name (NULL, 0 when BASE is NULL).  With QUIET (a
+ * guide), only those a quiet directory's walk looks at: directories and candidates. */
 static int
-read_names (const char *base, const char *rel, struct ent **out, size_t *n)
+read_names (const char *base, const char *rel, const struct gd_guide *quiet, struct ent **out,
+            size_t *n)
 {
   CLEANUP_FREE char *path = NULL;
   struct dirent *de;
@@ -107,6 +109,9 @@ read_names (const char *base, const char *rel, struct ent **out, size_t *n)
   }
   while ((de = readdir (d)) != NULL) {
     if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+      continue;
+    if (quiet && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN &&
+        !gd_guide_has (quiet, de->d_ino))
       continue;
     if (*n == cap) {
       struct ent *v = realloc (*out, (cap = cap ? 2 * cap : 32) * sizeof *v);
@@ -221,8 +226,8 @@ walk_dir (struct walk *w, const char *rel, bool old_is_dir, bool listed, uint64_
   bool quiet = old_is_dir && w->g && !gd_guide_has (w->g, ino);
   int r = 0;
 
-  if (read_names (w->root, rel, &nn, &n_new) == -1 ||
-      read_names (old_is_dir && !quiet ? w->parent : NULL, rel, &on, &n_old) == -1) {
+  if (read_names (w->root, rel, quiet ? w->g : NULL, &nn, &n_new) == -1 ||
+      read_names (old_is_dir && !quiet ? w->parent : NULL, rel, NULL, &on, &n_old) == -1) {
     free_names (nn, n_new);
     return -1;
   }
