@@ -11,6 +11,63 @@
 
 #include "nbd/internal.h"
 
+/* Buffers: a stream of big READs or WRITEs would otherwise malloc and free one buffer per
+ * request, and glibc gives big freed blocks back to the kernel, so every request faulted in
+ * (and the kernel zeroed) fresh pages before the real copy.  A connection keeps up to
+ * POOL_MAX freed buffers of POOL_MIN..POOL_BIG bytes, threaded through their first bytes. */
+#define POOL_MAX 32
+#define POOL_MIN 4096
+#define POOL_BIG (1u << 20)
+
+struct pool_buf {
+  struct pool_buf *next;
+  size_t size;
+};
+
+void *
+nbds_buf_get (struct conn *c, size_t size)
+{
+  struct pool_buf *b = NULL;
+
+  if (size >= POOL_MIN && size <= POOL_BIG) {
+    pthread_mutex_lock (&c->pool_lock);
+    if ((b = c->pool) != NULL)
+      c->pool = b->next, c->npool--;
+    pthread_mutex_unlock (&c->pool_lock);
+    if (b && b->size >= size)
+      return b;
+    free (b); /* too small for this one: the pool follows the size clients use */
+  }
+  return malloc (size);
+}
+
+void
+nbds_buf_put (struct conn *c, void *buf, size_t size)
+{
+  struct pool_buf *b = buf;
+
+  if (buf && size >= POOL_MIN && size <= POOL_BIG) {
+    pthread_mutex_lock (&c->pool_lock);
+    if (c->npool < POOL_MAX) {
+      b->size = size, b->next = c->pool;
+      c->pool = b, c->npool++, buf = NULL;
+    }
+    pthread_mutex_unlock (&c->pool_lock);
+  }
+  free (buf);
+}
+
+static void
+pool_free (struct conn *c)
+{
+  for (struct pool_buf *b = c->pool, *next; b; b = next) {
+    next = b->next;
+    free (b);
+  }
+  c->pool = NULL, c->npool = 0;
+  pthread_mutex_destroy (&c->pool_lock);
+}
+
 /* Payload bytes a connection may hold at once: a client cannot make the server buffer
  * max_requests x max_payload of writes. */
 static uint64_t
@@ -75,7 +132,7 @@ worker_run (void *arg)
   for (r = next_request (c, false, 0); r; r = next_request (c, true, bytes)) {
     bytes = r->held;
     nbds_request_run (c, r);
-    nbds_request_free (r);
+    nbds_request_free (c, r);
   }
   return NULL;
 }
@@ -168,11 +225,11 @@ transmission (struct conn *c)
     if (nbds_request_read (c, &r) != 1)
       break;
     if (nbds_request_try_inline (c, r)) {
-      nbds_request_free (r); /* answered from the page cache */
+      nbds_request_free (c, r); /* answered from the page cache */
     } else if (r->error || c->nworkers == 0 || quick_and_alone (c, r)) {
       nbds_request_run (c, r); /* no need to wake a worker for this */
       release_held (c, r->held);
-      nbds_request_free (r);
+      nbds_request_free (c, r);
     } else {
       enqueue (c, r);
     }
@@ -194,6 +251,7 @@ conn_free (struct conn *c)
   free (c->default_export);
   free (c->meta_export);
   free (c->rbuf);
+  pool_free (c);
   pthread_mutex_lock (&srv->lock);
   for (struct conn **p = &srv->conns; *p; p = &(*p)->next)
     if (*p == c) {

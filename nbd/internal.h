@@ -173,6 +173,12 @@ struct conn {
   /* the reader's buffer: requests arrive back to back, so one recv gets many headers */
   char *rbuf;
   size_t rpos, rlen;
+  bool big_writes; /* the last request was a big WRITE: refill with its header only */
+
+  /* freed READ/WRITE buffers kept for the next requests (see nbds_buf_get) */
+  pthread_mutex_t pool_lock;
+  struct pool_buf *pool;
+  unsigned npool;
 };
 
 struct request {
@@ -201,6 +207,9 @@ int nbds_conn_start (struct nbds_server *srv, int fd, const char *default_export
 void *nbds_conn_run (void *arg);
 /* Wait until one more request (holding BYTES of payload) fits the connection's limits. */
 void nbds_conn_wait_room (struct conn *c, uint32_t bytes);
+/* A buffer of SIZE bytes for a request's data (NULL + errno), and its release. */
+void *nbds_buf_get (struct conn *c, size_t size);
+void nbds_buf_put (struct conn *c, void *buf, size_t size);
 
 /* handshake.c: 0 = transmission phase entered, -1 = close the connection */
 int nbds_handshake (struct conn *c);
@@ -210,7 +219,7 @@ int nbds_handshake (struct conn *c);
 int nbds_request_read (struct conn *c, struct request **out);
 void nbds_request_run (struct conn *c, struct request *r);
 bool nbds_request_try_inline (struct conn *c, struct request *r);
-void nbds_request_free (struct request *r);
+void nbds_request_free (struct conn *c, struct request *r);
 int nbds_errno_to_nbd (int err);
 
 /* extents.c: 0 replied, 1 connection gone, -1 errno set */

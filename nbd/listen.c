@@ -31,6 +31,7 @@ nbds_conn_start (struct nbds_server *srv, int fd, const char *default_export)
   c->srv = srv, c->fd = fd;
   pthread_mutex_init (&c->send_lock, NULL);
   pthread_mutex_init (&c->q_lock, NULL);
+  pthread_mutex_init (&c->pool_lock, NULL);
   pthread_cond_init (&c->q_work, NULL);
   pthread_cond_init (&c->q_space, NULL);
   pthread_mutex_lock (&srv->lock);
@@ -59,6 +60,7 @@ nbds_conn_start (struct nbds_server *srv, int fd, const char *default_export)
 err:
   pthread_mutex_destroy (&c->send_lock);
   pthread_mutex_destroy (&c->q_lock);
+  pthread_mutex_destroy (&c->pool_lock);
   pthread_cond_destroy (&c->q_work);
   pthread_cond_destroy (&c->q_space);
   free (c->default_export);

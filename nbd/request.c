@@ -75,7 +75,9 @@ validate (const struct conn *c, const struct request *r)
 
 #define RBUF_SIZE 65536
 
-/* Read LEN bytes through the connection's buffer (big payloads go straight to BUF). */
+/* Read LEN bytes through the connection's buffer (big payloads go straight to BUF).  After
+ * a big WRITE the next refill takes just the header asked for: one recv of RBUF_SIZE would
+ * also take a part of the next payload, which then costs one more copy. */
 static int
 conn_recv (struct conn *c, void *buf, size_t len)
 {
@@ -91,7 +93,7 @@ conn_recv (struct conn *c, void *buf, size_t len)
       break;
     if (len >= RBUF_SIZE)
       return nbds_recv_all (c->fd, p, len);
-    ssize_t r = recv (c->fd, c->rbuf, RBUF_SIZE, 0);
+    ssize_t r = recv (c->fd, c->rbuf, c->big_writes ? len : RBUF_SIZE, 0);
     if (r == -1 && errno == EINTR)
       continue;
     if (r <= 0)
@@ -130,7 +132,7 @@ read_payload (struct conn *c, struct request *r)
   }
   nbds_conn_wait_room (c, r->count); /* counted until the request is answered */
   r->held = r->count;
-  if ((r->buf = malloc (r->count)) == NULL) {
+  if ((r->buf = nbds_buf_get (c, r->count)) == NULL) {
     r->error = NBDS_ENOMEM;
     return skip_payload (c, r->count);
   }
@@ -158,8 +160,9 @@ nbds_request_read (struct conn *c, struct request **out)
   r->flags = be16_get (h + 4), r->type = be16_get (h + 6);
   r->cookie = be64_get (h + 8), r->offset = be64_get (h + 16), r->count = be32_get (h + 24);
   r->error = validate (c, r);
+  c->big_writes = r->type == NBDS_CMD_WRITE && r->count >= RBUF_SIZE;
   if (r->type == NBDS_CMD_WRITE && read_payload (c, r) == -1) {
-    nbds_request_free (r);
+    nbds_request_free (c, r);
     return 0;
   }
   *out = r;
@@ -167,11 +170,11 @@ nbds_request_read (struct conn *c, struct request **out)
 }
 
 void
-nbds_request_free (struct request *r)
+nbds_request_free (struct conn *c, struct request *r)
 {
   if (r == NULL)
     return;
-  free (r->buf);
+  nbds_buf_put (c, r->buf, r->count);
   free (r);
 }
 
@@ -185,7 +188,7 @@ static int
 do_read (struct conn *c, struct request *r)
 {
   const struct export *e = c->exp;
-  char *buf = malloc (r->count);
+  char *buf = nbds_buf_get (c, r->count);
   int ret = -1;
 
   if (buf == NULL)
@@ -195,7 +198,7 @@ do_read (struct conn *c, struct request *r)
                            c->structured && all_zero (buf, r->count)) == -1
               ? 1 /* the connection is gone: nothing more to send */
               : 0;
-  free (buf);
+  nbds_buf_put (c, buf, r->count);
   return ret;
 }
 
@@ -245,17 +248,17 @@ nbds_request_try_inline (struct conn *c, struct request *r)
 
   if (r->type != NBDS_CMD_READ || r->error || e->be->pread_nowait == NULL)
     return false;
-  if ((buf = malloc (r->count)) == NULL)
+  if ((buf = nbds_buf_get (c, r->count)) == NULL)
     return false;
   if (e->be->pread_nowait (e->h, buf, r->count, r->offset) == -1) {
-    free (buf);
+    nbds_buf_put (c, buf, r->count);
     return false;
   }
   if (log_debug_on ("nbd"))
     log_request (c, r, " (cached)");
   hole = c->structured && all_zero (buf, r->count);
   nbds_reply_read (c, r->cookie, r->offset, buf, r->count, hole);
-  free (buf);
+  nbds_buf_put (c, buf, r->count);
   return true;
 }
 
