@@ -5,6 +5,7 @@
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/lib.sh"
 requires valgrind nbdinfo nbdcopy python3
+grep -qa __asan_init "$BUSE" && skip "an AddressSanitizer build cannot run under valgrind"
 scratch
 sparse_file "$T/src.img" 32
 truncate -s 32M "$T/a.img"
