@@ -380,7 +380,7 @@ reap_record (const char *rec)
     if (kdev_dm_remove (dm) == -1)
       r = -1;
   }
-  if (nbd && kdev_kernel_reap_index (atoi (nbd)) == -1)
+  if (nbd && *nbd && kdev_kernel_reap_index (atoi (nbd)) == -1) /* empty: cut by a power loss */
     r = -1;
   if (kdev_fuse_reap (rec) == -1)
     r = -1;
@@ -438,7 +438,7 @@ adopt_record (struct kdev *dev)
     dev->rec = xasprintf ("%s/%s", dev->state_dir, e->d_name);
     CLEANUP_FREE char *mode = kdev_rec_read (dev->rec, "mode");
     CLEANUP_FREE char *nbd = kdev_rec_read (dev->rec, "nbd");
-    if (rec_owner_alive (dev->rec) || mode == NULL || strcmp (mode, "kernel") != 0 || !nbd)
+    if (rec_owner_alive (dev->rec) || mode == NULL || strcmp (mode, "kernel") != 0 || !nbd || !*nbd)
       continue;
     closedir (d);
     dev->nbd_index = atoi (nbd);
