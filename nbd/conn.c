@@ -14,15 +14,18 @@
 /* Buffers: a stream of big READs or WRITEs would otherwise malloc and free one buffer per
  * request, and glibc gives big freed blocks back to the kernel, so every request faulted in
  * (and the kernel zeroed) fresh pages before the real copy.  A connection keeps up to
- * POOL_MAX freed buffers of POOL_MIN..POOL_BIG bytes, threaded through their first bytes. */
-#define POOL_MAX 32
-#define POOL_MIN 4096
-#define POOL_BIG (1u << 20)
+ * POOL_MAX freed buffers of POOL_MIN..POOL_BIG bytes, POOL_BYTES in all (nbdkit keeps one
+ * buffer per thread, 16 per connection).  Each buffer starts with a header holding its
+ * size, which also links the free ones. */
+#define POOL_MAX   32
+#define POOL_MIN   4096
+#define POOL_BIG   (1u << 20)
+#define POOL_BYTES (8u << 20)
 
 struct pool_buf {
   struct pool_buf *next;
-  size_t size;
-};
+  size_t size; /* bytes after the header */
+} __attribute__ ((aligned (16)));
 
 void *
 nbds_buf_get (struct conn *c, size_t size)
@@ -32,29 +35,32 @@ nbds_buf_get (struct conn *c, size_t size)
   if (size >= POOL_MIN && size <= POOL_BIG) {
     pthread_mutex_lock (&c->pool_lock);
     if ((b = c->pool) != NULL)
-      c->pool = b->next, c->npool--;
+      c->pool = b->next, c->npool--, c->pool_bytes -= b->size;
     pthread_mutex_unlock (&c->pool_lock);
     if (b && b->size >= size)
-      return b;
+      return b + 1;
     free (b); /* too small for this one: the pool follows the size clients use */
   }
-  return malloc (size);
+  if ((b = malloc (sizeof *b + size)) == NULL)
+    return NULL;
+  b->size = size;
+  return b + 1;
 }
 
 void
-nbds_buf_put (struct conn *c, void *buf, size_t size)
+nbds_buf_put (struct conn *c, void *buf)
 {
-  struct pool_buf *b = buf;
+  struct pool_buf *b = buf ? (struct pool_buf *)buf - 1 : NULL;
 
-  if (buf && size >= POOL_MIN && size <= POOL_BIG) {
+  if (b && b->size >= POOL_MIN && b->size <= POOL_BIG) {
     pthread_mutex_lock (&c->pool_lock);
-    if (c->npool < POOL_MAX) {
-      b->size = size, b->next = c->pool;
-      c->pool = b, c->npool++, buf = NULL;
+    if (c->npool < POOL_MAX && c->pool_bytes + b->size <= POOL_BYTES) {
+      b->next = c->pool;
+      c->pool = b, c->npool++, c->pool_bytes += b->size, b = NULL;
     }
     pthread_mutex_unlock (&c->pool_lock);
   }
-  free (buf);
+  free (b);
 }
 
 static void
@@ -64,7 +70,7 @@ pool_free (struct conn *c)
     next = b->next;
     free (b);
   }
-  c->pool = NULL, c->npool = 0;
+  c->pool = NULL, c->npool = 0, c->pool_bytes = 0;
   pthread_mutex_destroy (&c->pool_lock);
 }
 

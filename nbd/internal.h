@@ -179,6 +179,7 @@ struct conn {
   pthread_mutex_t pool_lock;
   struct pool_buf *pool;
   unsigned npool;
+  size_t pool_bytes;
 };
 
 struct request {
@@ -207,9 +208,10 @@ int nbds_conn_start (struct nbds_server *srv, int fd, const char *default_export
 void *nbds_conn_run (void *arg);
 /* Wait until one more request (holding BYTES of payload) fits the connection's limits. */
 void nbds_conn_wait_room (struct conn *c, uint32_t bytes);
-/* A buffer of SIZE bytes for a request's data (NULL + errno), and its release. */
+/* A buffer of SIZE bytes for a request's data (NULL + errno); release it (or NULL) only
+ * with nbds_buf_put, never free. */
 void *nbds_buf_get (struct conn *c, size_t size);
-void nbds_buf_put (struct conn *c, void *buf, size_t size);
+void nbds_buf_put (struct conn *c, void *buf);
 
 /* handshake.c: 0 = transmission phase entered, -1 = close the connection */
 int nbds_handshake (struct conn *c);

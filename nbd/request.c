@@ -174,7 +174,7 @@ nbds_request_free (struct conn *c, struct request *r)
 {
   if (r == NULL)
     return;
-  nbds_buf_put (c, r->buf, r->count);
+  nbds_buf_put (c, r->buf);
   free (r);
 }
 
@@ -198,7 +198,7 @@ do_read (struct conn *c, struct request *r)
                            c->structured && all_zero (buf, r->count)) == -1
               ? 1 /* the connection is gone: nothing more to send */
               : 0;
-  nbds_buf_put (c, buf, r->count);
+  nbds_buf_put (c, buf);
   return ret;
 }
 
@@ -251,14 +251,14 @@ nbds_request_try_inline (struct conn *c, struct request *r)
   if ((buf = nbds_buf_get (c, r->count)) == NULL)
     return false;
   if (e->be->pread_nowait (e->h, buf, r->count, r->offset) == -1) {
-    nbds_buf_put (c, buf, r->count);
+    nbds_buf_put (c, buf);
     return false;
   }
   if (log_debug_on ("nbd"))
     log_request (c, r, " (cached)");
   hole = c->structured && all_zero (buf, r->count);
   nbds_reply_read (c, r->cookie, r->offset, buf, r->count, hole);
-  nbds_buf_put (c, buf, r->count);
+  nbds_buf_put (c, buf);
   return true;
 }
 
