@@ -1,7 +1,9 @@
 /* handshake.c: the server side of fixed-newstyle negotiation.  One function per option;
  * each reads nothing more than the option's payload (already in memory) and answers with
  * option replies, so a malformed option costs an NBD_REP_ERR_* and negotiation goes on.
- * Only OPT_GO and OPT_EXPORT_NAME leave the loop into the transmission phase. */
+ * Only OPT_GO and OPT_EXPORT_NAME leave the loop into the transmission phase.  The whole
+ * negotiation has one deadline (srv->handshake_timeout_ms, 60 s): every recv and send may
+ * block only for the time left, so neither a silent nor a trickling client keeps its thread. */
 #include <inttypes.h>
 #include <string.h>
 #include <sys/socket.h>
