@@ -6,7 +6,7 @@
 # source already in the page cache, each run a new file after the last one was removed and
 # trimmed) and cold sequential read of it (`dd bs=1M` after dropping the file, the image, the
 # diff files and the nbdfuse file from the page cache); 4 KiB random reads of that file when
-# fio is installed (psync, O_DIRECT, 30 s, QUICK 10 s: the cost of one request down the path,
+# fio is installed (psync, O_DIRECT, 30 s, QUICK 5 s: the cost of one request down the path,
 # the backing files being warm in the host's page cache).  buse and loop alternate run by run, in one process.
 # No goal: the fuse path is the fallback for kernels without NBD (row 11 has the goal).
 source "$(dirname "$0")/../lib.sh"
@@ -14,7 +14,7 @@ source "$(dirname "$0")/../lib.sh"
 MIB=$(q 256 1024)
 SIZE=$(((MIB + MIB / 2 + 256) * MiB)) # the file, the journal and room for two more
 MKFS_OPTS=nodiscard,lazy_itable_init=0,lazy_journal_init=0
-FIO_SECS=$(q 10 30)
+FIO_SECS=$(q 5 30)
 
 # src_file: MIB MiB of random data on the bench fs, outside $T (drop_cache spares it).
 src_file() {

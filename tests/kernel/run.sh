@@ -5,7 +5,9 @@
 # buse under a writer, a dm reload onto a new device, reap after kill -9.  The kernel package
 # is downloaded once (apt-get download, never installed) and cached in tests/kernel/work/.
 #   KERNEL_TESTS="netlink-2 dm"  run a subset      KERNEL_TIMEOUT=280  QEMU time limit (s)
-#   KERNEL_BENCH="MIB RUNS CONNS"  run bench.sh instead (bench/rows/11-*.sh); KERNEL_MEM=1G
+#   KERNEL_BENCH="MIB RUNS CONNS RA MAXKB SCHED"  run bench.sh instead (bench/rows/11-*.sh)
+#   KERNEL_MEM=1G  KERNEL_SMP=2  KERNEL_ICOUNT=0 (instruction-counted clock)
+#   KERNEL_APPEND="VAR=1"  (variables for the guest's init)
 # Prints "N passed, N failed, N skipped"; exits 1 on any failure, 77 when it cannot run.
 # In bench mode: the guest's "BENCH KEY VALUE" lines; exits 1 unless it finished.
 set -euo pipefail
@@ -105,9 +107,14 @@ what="tests: ${tests:-all}"
 [ -z "$bench" ] || what="bench: $bench"
 echo "kernel-tier: booting $kver with $(wc -l <"$root/modules/order") modules ($what)"
 start=$SECONDS
-timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel tcg -smp "${KERNEL_SMP:-2}" -m "$mem" -nographic \
+# KERNEL_ICOUNT=SHIFT: the guest's clock counts instructions (2^SHIFT ns each), not host time,
+# so timings inside are the same whatever else the host runs (one vCPU thread then).
+icount=()
+[ -z "${KERNEL_ICOUNT:-}" ] || icount=(-icount "shift=$KERNEL_ICOUNT,sleep=off")
+timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel tcg "${icount[@]}" \
+  -smp "${KERNEL_SMP:-2}" -m "$mem" -nographic \
   -no-reboot -kernel "$vmlinuz" -initrd "$run/initrd.cpio" \
-  -append "console=ttyS0 quiet panic=-1 rdinit=/init $args" \
+  -append "console=ttyS0 quiet panic=-1 rdinit=/init $args${KERNEL_APPEND:+ $KERNEL_APPEND}" \
   </dev/null >"$log" 2>&1 || echo "kernel-tier: qemu exited with $? (log $log)"
 if [ -n "$bench" ]; then
   tr -d '\r' <"$log" | grep -E '^(guest:|BENCH)' || true
