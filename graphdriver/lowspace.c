@@ -181,27 +181,27 @@ active (const struct ls_layer *l, uint64_t now)
   return l->last_take && now - l->last_take < LS_ACTIVE_NS;
 }
 
-/* Share ROOM among the layers: while some write and others do not, an idle one keeps at most
- * LS_IDLE_MAX (enough for a burst until the next round notices it writing); then the writers
- * share the rest, smallest first, none getting more than it could use. */
+/* Share ROOM among the layers.  One that has not written lately keeps at most LS_IDLE_MAX
+ * and no more than an even share (enough for a burst until the next round sees it writing;
+ * a stable cap spares its balloon a change at every mount and unmount of another); the
+ * writers share the rest, smallest first, none getting more than it could use. */
 static void
 share (struct gd_lowspace *g, uint64_t room)
 {
   uint64_t now = now_ns (), idle_cap = MIN (room / g->n, LS_IDLE_MAX);
-  size_t writers = 0, left;
+  size_t writers = 0;
 
-  for (size_t i = 0; i < g->n; i++)
-    writers += active (&g->l[i], now);
-  left = writers ? writers : g->n;
   qsort (g->l, g->n, sizeof *g->l, by_natural);
-  for (size_t i = 0; writers && i < g->n; i++)
-    if (!active (&g->l[i], now)) {
+  for (size_t i = 0; i < g->n; i++)
+    if (active (&g->l[i], now))
+      writers++;
+    else {
       g->l[i].target = MIN (g->l[i].natural, idle_cap);
       room -= g->l[i].target;
     }
   for (size_t i = 0; i < g->n; i++)
-    if (!writers || active (&g->l[i], now)) {
-      uint64_t fair = room / left--;
+    if (active (&g->l[i], now)) {
+      uint64_t fair = room / writers--;
       g->l[i].target = MIN (g->l[i].natural, fair);
       room -= g->l[i].target;
     }
@@ -214,9 +214,10 @@ set_balloon (struct gd_lowspace *g, struct ls_layer *l)
   CLEANUP_FREE char *path = gd_mm_path_of (g->m, l->id, "fs/" LS_BALLOON);
   CLEANUP_CLOSE int fd = -1;
   uint64_t want = l->natural > l->target ? (l->natural - l->target + 4095) & ~4095ull : 0;
+  uint64_t slack = MIN (LS_STEP, l->target / 8); /* none when it must keep nothing free */
   int r = 0;
 
-  if (!path || (want <= l->balloon && want + LS_STEP > l->balloon && (want || !l->balloon)))
+  if (!path || (want <= l->balloon + slack && want + LS_STEP > l->balloon && (want || !l->balloon)))
     return;
   if (want == 0)
     r = unlink (path);
@@ -289,9 +290,10 @@ log_state (struct gd_lowspace *g, uint64_t room, uint64_t avail)
 static void
 tick (struct gd_lowspace *g)
 {
-  uint64_t avail, room, pending = 0, want = 0;
+  uint64_t avail, room, pending = 0, want = 0, t0;
 
   pthread_mutex_lock (&g->m->lock);
+  t0 = now_ns ();
   scan (g);
   room = host_room (g, &avail);
   for (size_t i = 0; i < g->n; i++)
@@ -311,6 +313,9 @@ tick (struct gd_lowspace *g)
   for (size_t i = 0; i < g->n; i++)
     set_balloon (g, &g->l[i]);
   log_state (g, room, avail);
+  if (now_ns () - t0 > 10000000)
+    log_debug ("gd", "low-space round: %" PRIu64 " ms with the mount lock held",
+               (now_ns () - t0) / 1000000);
   pthread_mutex_unlock (&g->m->lock);
 }
 
