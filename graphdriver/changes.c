@@ -29,6 +29,7 @@
 struct walk {
   const char *root, *parent;
   const struct gd_guide *g; /* NULL: naive */
+  size_t ndirs, nstats;     /* directories read, entries stat-ed (for the debug log) */
   struct gd_change *v;
   size_t n, cap;
 };
@@ -184,6 +185,7 @@ walk_child (struct walk *w, const char *rel, bool in_old)
   struct node o = { 0 }, nw;
   bool changed;
 
+  w->nstats++;
   if (stat_node (w->root, rel, &nw) == -1 || (in_old && stat_node (w->parent, rel, &o) == -1))
     return -1;
   if (!nw.exists)
@@ -226,6 +228,7 @@ walk_dir (struct walk *w, const char *rel, bool old_is_dir, bool listed, uint64_
   bool quiet = old_is_dir && w->g && !gd_guide_has (w->g, ino);
   int r = 0;
 
+  w->ndirs++;
   if (read_names (w->root, rel, quiet ? w->g : NULL, &nn, &n_new) == -1 ||
       read_names (old_is_dir && !quiet ? w->parent : NULL, rel, NULL, &on, &n_old) == -1) {
     free_names (nn, n_new);
@@ -264,6 +267,7 @@ walk_trees (const char *root, const char *parent_root, const struct gd_guide *g,
             struct gd_change **out, size_t *n)
 {
   struct walk w = { .root = root, .parent = parent_root, .g = g };
+  uint64_t t0 = now_ns ();
   struct stat st;
 
   if (parent_root && lstat (parent_root, &st) == -1) {
@@ -277,6 +281,8 @@ walk_trees (const char *root, const char *parent_root, const struct gd_guide *g,
   }
   if (w.n > 0)
     qsort (w.v, w.n, sizeof *w.v, cmp_change);
+  log_debug ("gd", "changes %s: %zu, %s walk: %zu directories read, %zu entries compared (%.1f ms)",
+             root, w.n, g ? "guided" : "naive", w.ndirs, w.nstats, (now_ns () - t0) / 1e6);
   *out = w.v;
   *n = w.n;
   return 0;
