@@ -50,7 +50,10 @@ setup_buse() {
     sleep 0.1
   done
   dev=$(head -n1 "$T/attach.out")
-  [ -n "$dev" ] && mountpoint -q "$T/buse" || { cat "$T/attach.err"; fail "buse attach: no mount"; }
+  if [ -z "$dev" ] || ! mountpoint -q "$T/buse"; then
+    cat "$T/attach.err"
+    fail "buse attach: no mount"
+  fi
   BUSE_BACK=$(cat "/sys/block/${dev#/dev/}/loop/backing_file")
   echo "buse: $dev over $BUSE_BACK"
 }
@@ -77,8 +80,9 @@ read_run() { # DRIVER DIR RUN
 fio_run() { # DRIVER DIR
   local iops
   drop_cache "$2"/f.* "$BUSE_BACK"
-  iops=$(fio --name=rr --filename="$(echo "$2"/f.*)" --rw=randread --bs=4k --ioengine=psync --direct=1 \
-    --time_based --runtime="$FIO_SECS" --output-format=terse --terse-version=3 | cut -d';' -f8)
+  iops=$(fio --name=rr --filename="$(echo "$2"/f.*)" --rw=randread --bs=4k --ioengine=psync \
+    --direct=1 --time_based --runtime="$FIO_SECS" --output-format=terse --terse-version=3 |
+    cut -d';' -f8)
   sample "$1.rand" "$iops"
 }
 

@@ -23,8 +23,8 @@ queue() {
   d=${1#/dev/}
   [ "$RA" = 0 ] || blockdev --setra $((RA * 2)) "$1"
   q=/sys/block/$d/queue
-  [ "$MAXKB" = 0 ] || echo "$MAXKB" >$q/max_sectors_kb
-  [ "$SCHED" = - ] || echo "$SCHED" >$q/scheduler
+  [ "$MAXKB" = 0 ] || echo "$MAXKB" >"$q/max_sectors_kb"
+  [ "$SCHED" = - ] || echo "$SCHED" >"$q/scheduler"
   log "$d: read_ahead_kb $(cat $q/read_ahead_kb) max_sectors_kb $(cat $q/max_sectors_kb)" \
     "max_hw_sectors_kb $(cat $q/max_hw_sectors_kb) nr_requests $(cat $q/nr_requests)" \
     "scheduler $(cat $q/scheduler)"
