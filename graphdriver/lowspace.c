@@ -215,15 +215,17 @@ set_balloon (struct gd_lowspace *g, struct ls_layer *l)
   CLEANUP_CLOSE int fd = -1;
   uint64_t want = l->natural > l->target ? (l->natural - l->target + 4095) & ~4095ull : 0;
   uint64_t slack = MIN (LS_STEP, l->target / 8); /* none when it must keep nothing free */
+  bool grow = want > l->balloon + slack;
+  bool shrink = want + LS_STEP <= l->balloon || (want == 0 && l->balloon > 0);
   int r = 0;
 
-  if (!path || (want <= l->balloon + slack && want + LS_STEP > l->balloon && (want || !l->balloon)))
+  if (!path || (!grow && !shrink))
     return;
   if (want == 0)
     r = unlink (path);
   else if ((fd = open (path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
     r = -1;
-  else if (want > l->balloon)
+  else if (grow) /* ENOSPC: the filesystem is full, which is what the balloon is for */
     r = fallocate (fd, 0, 0, (off_t)want) == -1 && errno != ENOSPC ? -1 : 0;
   else
     r = ftruncate (fd, (off_t)want);
