@@ -176,8 +176,11 @@ check_layer (struct fsck *f, struct ops_layer *l)
   if (!pl || n < 2)
     return;
   pn = chain_of (f, pl, pv, f->s.nd + 1);
-  for (size_t i = 0; i < pn; i++)
-    found |= pv[i] == v[1];
+  /* below its top: a layer whose own top was sealed (a child was created while it was
+   * open) has its older diffs first */
+  for (size_t j = 1; j < n && !found; j++)
+    for (size_t i = 0; i < pn; i++)
+      found |= pv[i] == v[j];
   if (!found)
     layer_problem (f, l, "its chain does not pass through parent layer %s", pl->id);
 }
