@@ -81,6 +81,8 @@ read_run() { # NAME RUN
 }
 
 bench() {
+  # the source, the image and the store all live in /tmp (tmpfs: half the RAM by default)
+  mount -o remount,size=90% /tmp
   dd if=/dev/urandom of=/tmp/src bs=1M count="$MIB" 2>/dev/null
   setup_loop || return 1
   setup_buse || return 1
