@@ -91,7 +91,7 @@ fuzz:
 	    tests/fuzz/seeds-$$(basename $$f .c) 2>&1 | tail -n 3 || exit 1; \
 	done
 
-bench: all
+bench: deps all
 	bash bench/run.sh
 
 demo: deps

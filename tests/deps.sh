@@ -9,7 +9,7 @@ pkgs=(
   busybox-static cpio kmod qemu-system-x86
   docker.io containerd runc docker-registry golang-go golang-github-docker-docker-dev
   golang-github-vbatts-tar-split-dev golang-github-gotestyourself-gotest.tools-dev
-  gnuplot-nox hyperfine
+  gnuplot-nox hyperfine fio
 )
 missing=()
 for p in "${pkgs[@]}"; do
