@@ -131,15 +131,29 @@ gd_mm_umount_dirs (struct gd_mounts *m, const char *id)
   return 0;
 }
 
+/* The NBD connection of a device just detached closes its layer's stack a moment later, in
+ * the server's thread: wait for it (up to 200 ms; another user may hold the stack open).
+ * Otherwise the next Create on this layer, which comes at once in `docker run`, finds it
+ * open and seals it live: one more diff, and a slower Create. */
+static void
+wait_closed (struct gd_mounts *m, const char *id)
+{
+  struct timespec ts = { 0, 500 * 1000 };
+
+  for (int i = 0; i < 400 && layer_is_open (m->st, id); i++)
+    nanosleep (&ts, NULL);
+}
+
 int
 gd_mm_unmount_layer (struct gd_mounts *m, struct gd_mm_entry *e)
 {
   int r = gd_mm_umount_dirs (m, e->id);
 
-  if (r == 0 && kdev_detach (e->dev) == -1) {
+  if (r == 0 && e->dev && kdev_detach (e->dev) == -1) {
     err_prefix ("layer %s: detach", e->id);
     r = -1;
-  }
+  } else if (r == 0 && e->dev && !m->stopping)
+    wait_closed (m, e->id);
   if (r == 0)
     e->dev = NULL;
   e->mounted = false;

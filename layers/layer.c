@@ -265,3 +265,13 @@ layer_exists (struct layer_store *st, const char *id)
   pthread_mutex_unlock (&st->lock);
   return r;
 }
+
+bool
+layer_is_open (struct layer_store *st, const char *id)
+{
+  pthread_mutex_lock (&st->lock);
+  struct layer *l = store_find_layer (st, id);
+  bool r = l && l->stack;
+  pthread_mutex_unlock (&st->lock);
+  return r;
+}

@@ -39,6 +39,7 @@ int layer_create (struct layer_store *st, const char *id, const char *parent, ui
 /* Remove ID (refused while it is open).  Diffs live while any layer uses them. */
 int layer_remove (struct layer_store *st, const char *id);
 bool layer_exists (struct layer_store *st, const char *id);
+bool layer_is_open (struct layer_store *st, const char *id); /* a stack is open on it */
 
 struct layer_info {
   char id[LAYER_ID_MAX + 1];
