@@ -53,7 +53,18 @@ def dropped_after(s, t0):
 def in_window(t):
     return TMO - 0.05 <= t <= TMO + SLACK
 
-threads0, fds0 = counts()
+def settled():  # counts once the server is quiet (a closed connection's thread may linger)
+    prev = None
+    for _ in range(50):
+        cur = counts()
+        if cur == prev:
+            return cur
+        prev = cur
+        time.sleep(0.2)
+    return cur
+
+subprocess.run(["nbdinfo", "nbd+unix:///a?socket=" + SOCK], capture_output=True, check=True)
+threads0, fds0 = settled()  # the listener is up: a client was served
 
 # clients in the transmission phase: negotiated before the idle ones arrive
 t, _ = conn(); recvn(t, 18); t.sendall(struct.pack(">I", 3))
