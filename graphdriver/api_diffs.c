@@ -2,6 +2,9 @@
  * out), and Changes and DiffSize (what Diff would contain).  Each mounts the layer (and its
  * parent, to compare against) through the mount manager for the length of the call, so they
  * share mounts with dockerd's own Get/Put and work whether or not the layer is in use.
+ * When the changes are guided and the parent is not mounted, the parent is not mounted for
+ * the call either: the guided walk reads it in-process (changes-ext2.c), and only
+ * BUSE_CHANGES=verify's naive walk mounts it, on demand.
  * The tar work itself is archive.c's and changes.c's. */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -10,11 +13,15 @@
 #include "graphdriver/api.h"
 #include "graphdriver/changes-guide.h"
 
-/* A layer and its parent, mounted for one call, and the guide of the changes between them
- * (NULL: naive walk), set for this thread's gd_changes for as long as the pair is held. */
+/* A layer and its parent, mounted for one call (the parent maybe read in-process instead),
+ * and the guide of the changes between them (NULL: naive walk), set for this thread's
+ * gd_changes for as long as the pair is held. */
 struct pair {
+  struct gd_daemon *d;
   const char *id, *parent;
-  char *root, *proot; /* proot NULL without a parent */
+  char *root, *proot;  /* proot NULL without a parent; with pfs, only a name for the guide */
+  struct gd_ext2 *pfs; /* the parent in-process (not mounted) */
+  char *pmount;        /* with pfs: the parent mounted on demand (verify) */
   struct gd_guide *guide;
 };
 
@@ -24,8 +31,13 @@ pair_put (struct gd_daemon *d, struct pair *p)
   gd_changes_set_guide (NULL);
   gd_guide_free (p->guide);
   p->guide = NULL;
-  if (p->proot && gd_mount_put (d->mounts, p->parent, true) == -1)
+  if (p->proot && !p->pfs && gd_mount_put (d->mounts, p->parent, true) == -1)
     log_warn ("%s", err_get ());
+  if (p->pmount && gd_mount_put (d->mounts, p->parent, true) == -1)
+    log_warn ("%s", err_get ());
+  gd_ext2_close (p->pfs);
+  free (p->pmount);
+  p->pfs = NULL, p->pmount = NULL;
   if (p->root && gd_mount_put (d->mounts, p->id, true) == -1)
     log_warn ("%s", err_get ());
   free (p->root);
@@ -42,13 +54,51 @@ mounted (struct gd_daemon *d, const char *id)
   return *dev != '\0';
 }
 
+/* The guide's mount_parent: the parent mounted for the rest of the call. */
+static const char *
+mount_parent (void *ctx)
+{
+  struct pair *p = ctx;
+
+  if (!p->pmount)
+    p->pmount = gd_mount_get (p->d->mounts, p->parent, true);
+  return p->pmount;
+}
+
+/* The parent, not mounted, read in-process for a guided walk.  1: done, with the guide;
+ * 0: no guide (walk naively, on a mount); -1: cannot be read in-process (mount it). */
+static int
+in_process (struct gd_daemon *d, struct pair *p, const struct gd_guide_tree *l)
+{
+  struct gd_guide_tree pt = { .id = p->parent };
+
+  if (!(p->pfs = gd_ext2_open (d->st, p->parent))) {
+    log_debug ("gd", "changes of %s: mounting parent %s (%s)", p->id, p->parent, err_get ());
+    return -1;
+  }
+  pt.root = p->proot = xasprintf ("ext2:%s", p->parent); /* never a path gd_changes opens */
+  if (p->proot && (p->guide = gd_guide_new (d->st, l, &pt)) != NULL) {
+    p->guide->pfs = p->pfs;
+    p->guide->mount_parent = mount_parent;
+    p->guide->ctx = p;
+    log_debug ("gd", "changes of %s: parent %s read in-process, not mounted", p->id, p->parent);
+    return 1;
+  }
+  gd_ext2_close (p->pfs);
+  free (p->proot);
+  p->pfs = NULL, p->proot = NULL;
+  return 0;
+}
+
 static int
 pair_get (struct gd_daemon *d, const json_t *req, struct pair *p)
 {
   struct gd_guide_tree l, pt;
   bool bad;
+  int r = -1;
 
   memset (p, 0, sizeof *p);
+  p->d = d;
   p->id = gd_req_id (req);
   p->parent = gd_req_parent (req, &bad);
   if (!p->id || bad)
@@ -58,12 +108,17 @@ pair_get (struct gd_daemon *d, const json_t *req, struct pair *p)
   p->root = gd_mount_get (d->mounts, p->id, true);
   if (!p->root)
     return -1;
+  l.id = p->id, l.root = p->root;
+  if (p->parent && !pt.in_use && (r = in_process (d, p, &l)) == 1) {
+    gd_changes_set_guide (p->guide);
+    return 0;
+  }
   if (p->parent && !(p->proot = gd_mount_get (d->mounts, p->parent, true))) {
     pair_put (d, p);
     return -1;
   }
-  l.id = p->id, l.root = p->root, pt.id = p->parent, pt.root = p->proot;
-  p->guide = gd_guide_new (d->st, &l, &pt);
+  pt.id = p->parent, pt.root = p->proot;
+  p->guide = r == 0 ? NULL : gd_guide_new (d->st, &l, &pt);
   gd_changes_set_guide (p->guide);
   return 0;
 }

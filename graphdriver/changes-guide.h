@@ -6,6 +6,8 @@
 #ifndef BUSE_GD_CHANGES_GUIDE_H
 #define BUSE_GD_CHANGES_GUIDE_H
 
+#include <sys/stat.h>
+
 #include "graphdriver/gd.h"
 
 struct gd_guide {
@@ -14,6 +16,11 @@ struct gd_guide {
   uint64_t *cand;     /* bit i: inode i may differ */
   uint64_t ncand;
   bool verify; /* BUSE_CHANGES=verify: walk naively too and fail on any difference */
+  /* Set by the caller: the parent read in-process (changes-ext2.c), PROOT then only a name;
+   * and for verify's naive walk, the parent mounted on demand (NULL + err on failure). */
+  struct gd_ext2 *pfs;
+  const char *(*mount_parent) (void *ctx);
+  void *ctx;
 };
 
 /* One of the two trees: layer ID mounted on ROOT.  IN_USE: it was mounted before this call
@@ -48,6 +55,20 @@ bool gd_journal_has (const struct gd_journal *j, uint64_t b);
  * block it logs. */
 int gd_journal_scan (const struct gd_journal *j, struct layer_stack *ls, uint64_t b,
                      int (*fn) (void *cbdata, uint64_t blk), void *cbdata);
+
+/* changes-ext2.c: layer ID's ext4 opened read-only in-process through its stack (it must
+ * not be mounted: nothing is replayed).  NULL + err. */
+struct gd_ext2;
+struct gd_ext2 *gd_ext2_open (struct layer_store *st, const char *id);
+void gd_ext2_close (struct gd_ext2 *x); /* accepts NULL */
+/* What lstat and lgetxattr (security.capability, CAPMAX bytes) of REL ("" or "/a/b") give on
+ * a mount of it; *EXISTS false when REL is absent.  st_dev is 0. */
+int gd_ext2_stat (struct gd_ext2 *x, const char *rel, struct stat *st, unsigned char *cap,
+                  size_t capmax, size_t *caplen, bool *exists);
+/* Calls FN for each entry of directory REL but "." and "..", in directory order; non-zero
+ * stops the listing and is returned as -1. */
+typedef int (*gd_ext2_entry_fn) (void *cbdata, const char *name, uint64_t ino, unsigned char type);
+int gd_ext2_list (struct gd_ext2 *x, const char *rel, gd_ext2_entry_fn fn, void *cbdata);
 
 /* changes.c: until called again with NULL, gd_changes on this thread of exactly G's ROOT and
  * PROOT walks guided by G (gd_write_diff and gd_diff_size call gd_changes). */

@@ -15,7 +15,9 @@
  * same inode), so it is neither stat-ed nor compared, and a directory whose inode is not a
  * candidate has the same entries in both, so the parent's listing is not read; only its
  * subdirectories are walked.  The result is exactly the naive one (BUSE_CHANGES=verify
- * checks that on every call; BUSE_CHANGES=naive turns the guide off). */
+ * checks that on every call; BUSE_CHANGES=naive turns the guide off).  The guide may carry the
+ * parent read in-process (changes-ext2.c) instead of a mount of it: then the parent's
+ * listings and stats come from there, and its "root" is only a name. */
 #include <dirent.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,6 +31,7 @@
 struct walk {
   const char *root, *parent;
   const struct gd_guide *g; /* NULL: naive */
+  struct gd_ext2 *px;       /* the parent in-process (NULL: mounted on PARENT) */
   size_t ndirs, nstats;     /* directories read, entries stat-ed (for the debug log) */
   struct gd_change *v;
   size_t n, cap;
@@ -87,6 +90,34 @@ free_names (struct ent *v, size_t n)
   free (v);
 }
 
+struct names {
+  struct ent *v;
+  size_t n, cap;
+};
+
+static int
+add_name (void *cbdata, const char *name, uint64_t ino, unsigned char type)
+{
+  struct names *ns = cbdata;
+
+  if (ns->n == ns->cap) {
+    size_t cap = ns->cap ? 2 * ns->cap : 32;
+    struct ent *v = realloc (ns->v, cap * sizeof *v);
+    if (v == NULL) {
+      err_set (ENOMEM, "realloc");
+      return -1;
+    }
+    ns->v = v, ns->cap = cap;
+  }
+  if ((ns->v[ns->n].name = strdup (name)) == NULL) {
+    err_set (ENOMEM, "strdup");
+    return -1;
+  }
+  ns->v[ns->n].ino = ino;
+  ns->v[ns->n++].type = type;
+  return 0;
+}
+
 /* Entries of directory BASE+REL sorted by name (NULL, 0 when BASE is NULL).  With QUIET (a
  * guide), only those a quiet directory's walk looks at: directories and candidates. */
 static int
@@ -94,8 +125,8 @@ read_names (const char *base, const char *rel, const struct gd_guide *quiet, str
             size_t *n)
 {
   CLEANUP_FREE char *path = NULL;
+  struct names ns = { 0 };
   struct dirent *de;
-  size_t cap = 0;
   DIR *d;
 
   *out = NULL;
@@ -114,27 +145,39 @@ read_names (const char *base, const char *rel, const struct gd_guide *quiet, str
     if (quiet && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN &&
         !gd_guide_has (quiet, de->d_ino))
       continue;
-    if (*n == cap) {
-      struct ent *v = realloc (*out, (cap = cap ? 2 * cap : 32) * sizeof *v);
-      if (v == NULL)
-        goto err;
-      *out = v;
-    }
-    if (((*out)[*n].name = strdup (de->d_name)) == NULL)
+    if (add_name (&ns, de->d_name, de->d_ino, de->d_type) == -1)
       goto err;
-    (*out)[*n].ino = de->d_ino;
-    (*out)[(*n)++].type = de->d_type;
   }
   closedir (d);
-  if (*n > 0)
-    qsort (*out, *n, sizeof **out, cmp_name);
+  if (ns.n > 0)
+    qsort (ns.v, ns.n, sizeof *ns.v, cmp_name);
+  *out = ns.v, *n = ns.n;
   return 0;
 err:
   err_set (ENOMEM, "readdir %s", path);
   closedir (d);
-  free_names (*out, *n);
-  *out = NULL;
+  free_names (ns.v, ns.n);
   return -1;
+}
+
+/* The parent's entries of REL sorted by name, from its mount or in-process (none when
+ * OLD_IS_DIR is false). */
+static int
+read_old_names (const struct walk *w, const char *rel, bool old_is_dir, struct ent **out, size_t *n)
+{
+  struct names ns = { 0 };
+
+  if (!w->px || !old_is_dir)
+    return read_names (old_is_dir ? w->parent : NULL, rel, NULL, out, n);
+  *out = NULL, *n = 0;
+  if (gd_ext2_list (w->px, rel, add_name, &ns) == -1) {
+    free_names (ns.v, ns.n);
+    return -1;
+  }
+  if (ns.n > 0)
+    qsort (ns.v, ns.n, sizeof *ns.v, cmp_name);
+  *out = ns.v, *n = ns.n;
+  return 0;
 }
 
 static int
@@ -156,6 +199,15 @@ stat_node (const char *base, const char *rel, struct node *nd)
   r = lgetxattr (path, "security.capability", nd->cap, sizeof nd->cap);
   nd->caplen = r > 0 ? r : 0;
   return 0;
+}
+
+/* The parent's REL, from its mount or in-process. */
+static int
+stat_old (const struct walk *w, const char *rel, struct node *nd)
+{
+  if (!w->px)
+    return stat_node (w->parent, rel, nd);
+  return gd_ext2_stat (w->px, rel, &nd->st, nd->cap, sizeof nd->cap, &nd->caplen, &nd->exists);
 }
 
 static bool
@@ -186,7 +238,7 @@ walk_child (struct walk *w, const char *rel, bool in_old)
   bool changed;
 
   w->nstats++;
-  if (stat_node (w->root, rel, &nw) == -1 || (in_old && stat_node (w->parent, rel, &o) == -1))
+  if (stat_node (w->root, rel, &nw) == -1 || (in_old && stat_old (w, rel, &o) == -1))
     return -1;
   if (!nw.exists)
     return in_old && o.exists ? emit (w, rel, GD_CHANGE_DELETE) : 0; /* vanished meanwhile */
@@ -230,7 +282,7 @@ walk_dir (struct walk *w, const char *rel, bool old_is_dir, bool listed, uint64_
 
   w->ndirs++;
   if (read_names (w->root, rel, quiet ? w->g : NULL, &nn, &n_new) == -1 ||
-      read_names (old_is_dir && !quiet ? w->parent : NULL, rel, NULL, &on, &n_old) == -1) {
+      read_old_names (w, rel, old_is_dir && !quiet, &on, &n_old) == -1) {
     free_names (nn, n_new);
     return -1;
   }
@@ -266,11 +318,11 @@ static int
 walk_trees (const char *root, const char *parent_root, const struct gd_guide *g,
             struct gd_change **out, size_t *n)
 {
-  struct walk w = { .root = root, .parent = parent_root, .g = g };
+  struct walk w = { .root = root, .parent = parent_root, .g = g, .px = g ? g->pfs : NULL };
   uint64_t t0 = now_ns ();
   struct stat st;
 
-  if (parent_root && lstat (parent_root, &st) == -1) {
+  if (parent_root && !w.px && lstat (parent_root, &st) == -1) {
     err_set (errno, "changes: %s", parent_root);
     return -1;
   }
@@ -281,22 +333,25 @@ walk_trees (const char *root, const char *parent_root, const struct gd_guide *g,
   }
   if (w.n > 0)
     qsort (w.v, w.n, sizeof *w.v, cmp_change);
-  log_debug ("gd", "changes %s: %zu, %s walk: %zu directories read, %zu entries compared (%.1f ms)",
-             root, w.n, g ? "guided" : "naive", w.ndirs, w.nstats, (now_ns () - t0) / 1e6);
+  log_debug ("gd",
+             "changes %s: %zu, %s walk%s: %zu directories read, %zu entries compared (%.1f ms)",
+             root, w.n, g ? "guided" : "naive", w.px ? " (parent in-process)" : "", w.ndirs,
+             w.nstats, (now_ns () - t0) / 1e6);
   *out = w.v;
   *n = w.n;
   return 0;
 }
 
-/* BUSE_CHANGES=verify: the naive walk must give exactly V. */
+/* BUSE_CHANGES=verify: the naive walk (on a mount of the parent) must give exactly V. */
 static int
-verify (const char *root, const char *parent_root, const struct gd_change *v, size_t n)
+verify (const char *root, const struct gd_guide *g, const struct gd_change *v, size_t n)
 {
+  const char *parent_root = g->pfs ? g->mount_parent (g->ctx) : g->proot;
   struct gd_change *nv;
   size_t nn, i;
   int r = 0;
 
-  if (walk_trees (root, parent_root, NULL, &nv, &nn) == -1)
+  if (!parent_root || walk_trees (root, parent_root, NULL, &nv, &nn) == -1)
     return -1;
   for (i = 0; r == 0 && i < MAX (n, nn); i++)
     if (i == n || i == nn || strcmp (v[i].path, nv[i].path) != 0 || v[i].kind != nv[i].kind) {
@@ -325,7 +380,7 @@ gd_changes (const char *root, const char *parent_root, struct gd_change **out, s
     return walk_trees (root, parent_root, NULL, out, n);
   if (walk_trees (root, parent_root, g, out, n) == -1)
     return -1;
-  if (g->verify && verify (root, parent_root, *out, *n) == -1) {
+  if (g->verify && verify (root, g, *out, *n) == -1) {
     gd_changes_free (*out, *n);
     return -1;
   }

@@ -6,9 +6,11 @@
 # hard and symbolic links, same-size overwrite with the old mtime put back, truncate, mkdir,
 # rmdir, deep directories, fifos), with the child mounted or not, and a parent written after
 # its child was made; each Diff tar applied onto the parent gives the child's tree back.
+# A parent that is not mounted is read in-process (graphdriver/changes-ext2.c), not mounted:
+# verify's naive walk then mounts it and compares (device numbers, far-future mtimes too).
 source "$(dirname "$0")/lib.sh"
 requires_fuse
-requires setcap setfattr mkfifo md5sum
+requires setcap setfattr mkfifo md5sum mknod
 export BUSE_CHANGES=verify
 api_start
 api_init
@@ -26,10 +28,12 @@ populate() {
     ln "$d/d$i/f1" "$d/d$i/hard"
     mkfifo "$d/d$i/fifo"
   done
+  mknod "$d/d2/cdev" c 1 3 && mknod "$d/d2/bdev" b 7 200 && mknod "$d/d2/wide" c 300 70000
   cp /bin/true "$d/d0/captool"
   setcap cap_net_raw+ep "$d/d0/captool"
   setfattr -n user.x -v 1 "$d/d1/f2"
   touch -d '2001-02-03 04:05:06' "$d"/d*/f*
+  touch -d '2300-01-02 03:04:05.123456789' "$d/d3/f3" "$d/d4/f4"
 }
 
 # mutate DIR N: N random changes (the same ones for the same seed of RANDOM).
@@ -40,7 +44,7 @@ mutate() {
     [ ${#all[@]} -gt 0 ] || return 0
     p=${all[RANDOM % ${#all[@]}]}
     t="$d/$p"
-    case $((RANDOM % 15)) in
+    case $((RANDOM % 17)) in
       0) echo "new $k" >"$t.new$k" 2>/dev/null || echo "new $k" >"$d/top$k" ;;
       1) rm -rf "$t" ;;
       2) mv "$t" "$d/d$((RANDOM % 12))/moved$k" 2>/dev/null || true ;;
@@ -61,6 +65,8 @@ mutate() {
       12) mkdir -p "$d/d$((RANDOM % 12))/n$k/a/b/c" && echo x >"$d/d$((RANDOM % 12))/n$k-f" ;;
       13) [ -d "$t" ] && [ ! -L "$t" ] && { rmdir "$t" 2>/dev/null || rm -rf "$t"; } ;;
       14) mkfifo "$d/d$((RANDOM % 12))/fifo$k" ;;
+      15) rm -f "$d/d2/cdev" && mknod "$d/d2/cdev" c $((RANDOM % 300)) $((RANDOM % 70000)) ;;
+      16) [ -f "$t" ] && [ ! -L "$t" ] && touch -d "2$((RANDOM % 400 + 100))-01-01 00:00:00.$k" "$t" ;;
     esac 2>/dev/null || true # a mutation that does not apply to what was picked is skipped
   done
 }
@@ -75,11 +81,21 @@ tree() {
   (cd "$1" && getcap -r . 2>/dev/null | sort)
 }
 
-# check ID PARENT: Changes (verified by the daemon) are not empty and came from the guide;
-# the Diff applied on PARENT gives ID's tree.
+# check ID PARENT [mounted]: Changes (verified by the daemon) are not empty and came from the
+# guide, reading PARENT in-process unless it is mounted; the Diff applied on PARENT gives ID's
+# tree.
 check() {
-  local id=$1 parent=$2 dir line cand all
+  local id=$1 parent=$2 dir line cand all n0 n1
+  n0=$(grep -c "changes of $id: parent $parent read in-process" "$T/buse.log" || true)
   ok_call GraphDriver.Changes "{\"ID\":\"$id\",\"Parent\":\"$parent\"}"
+  n1=$(grep -c "changes of $id: parent $parent read in-process" "$T/buse.log" || true)
+  if [ "${3:-}" = mounted ]; then
+    [ "$n1" = "$n0" ] || fail "$id: parent $parent is mounted, yet was read in-process"
+  else
+    [ "$n1" -gt "$n0" ] || fail "$id: parent $parent was not read in-process"
+    grep -q "guided walk (parent in-process)" "$T/buse.log" || fail "$id: no in-process walk"
+    ok "$id: parent $parent read in-process, not mounted, for the guided walk"
+  fi
   [ "$(jq '.Changes | length' <<<"$BODY")" -gt 0 ] || fail "$id: no changes"
   line=$(grep "changes of $id: guided" "$T/buse.log" | tail -n 1) || fail "$id: the guide was not used"
   read -r cand all < <(sed -E 's/.*guided, ([0-9]+) of ([0-9]+) inodes.*/\1 \2/' <<<"$line")
@@ -127,5 +143,5 @@ RANDOM=99
 mutate "$dp" 20
 mutate "$(get q)" 20
 put q
-check q p
+check q p mounted
 put p
