@@ -29,6 +29,15 @@
 #define NBD_BLOCK 512
 #define MAX_INDEX 256
 
+/* Queue limits set on /dev/nbdN after each connect.  The nbd driver caps requests at 128 KiB
+ * (max_sectors_kb) although it takes 32 MiB (max_hw_sectors_kb, our server's max_payload too),
+ * and reads ahead 128 KiB: every 128 KiB of a sequential read is then one round trip through
+ * the server.  1280 KiB is the block layer's default cap (BLK_DEF_MAX_SECTORS) and loop's
+ * limit; 4 MiB of read-ahead keeps the pipeline fed.  In the QEMU guest's benchmark (row 11)
+ * the two together gave cold sequential reads +15% over the driver's defaults. */
+#define QUEUE_MAX_KB        1280
+#define QUEUE_READ_AHEAD_KB 4096
+
 struct conns {
   int fd[KDEV_MAX_CONNS];
   unsigned n;
@@ -254,6 +263,47 @@ wait_busy (int index, bool busy, int ms)
   return -1;
 }
 
+/* Read /sys/block/nbdINDEX/queue/ATTR as a number; -1 if it cannot. */
+static long
+queue_get (int index, const char *attr)
+{
+  char path[80];
+  CLEANUP_FREE char *s = NULL;
+
+  snprintf (path, sizeof path, "/sys/block/nbd%d/queue/%s", index, attr);
+  s = read_file (path, NULL);
+  return s ? strtol (s, NULL, 10) : -1;
+}
+
+/* Raise /sys/block/nbdINDEX/queue/ATTR to KB (never lower it); best effort, only logged. */
+static void
+queue_raise (int index, const char *attr, long kb)
+{
+  char path[80], val[24];
+  long cur = queue_get (index, attr);
+  int fd, n;
+
+  if (cur < 0 || cur >= kb)
+    return;
+  snprintf (path, sizeof path, "/sys/block/nbd%d/queue/%s", index, attr);
+  n = snprintf (val, sizeof val, "%ld\n", kb);
+  fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd == -1 || write (fd, val, (size_t)n) != n)
+    log_debug ("kdev", "nbd%d: %s %ld -> %ld: %m", index, attr, cur, kb);
+  if (fd != -1)
+    close (fd);
+}
+
+/* Larger requests and read-ahead than the nbd driver's defaults (see QUEUE_MAX_KB). */
+static void
+queue_tune (int index)
+{
+  long hw = queue_get (index, "max_hw_sectors_kb");
+
+  queue_raise (index, "max_sectors_kb", hw > 0 && hw < QUEUE_MAX_KB ? hw : QUEUE_MAX_KB);
+  queue_raise (index, "read_ahead_kb", QUEUE_READ_AHEAD_KB);
+}
+
 /* Connect C to the first free /dev/nbdN; sets dev->nbd_index and dev->nbd. */
 static int
 connect_free (struct kdev *dev, const struct conns *c, bool ioctls)
@@ -268,7 +318,10 @@ connect_free (struct kdev *dev, const struct conns *c, bool ioctls)
       dev->nbd_index = idx;
       free (dev->nbd);
       dev->nbd = xasprintf ("/dev/nbd%d", idx);
-      return dev->nbd && wait_busy (idx, true, 5000) == 0 ? 0 : -1;
+      if (dev->nbd == NULL || wait_busy (idx, true, 5000) == -1)
+        return -1;
+      queue_tune (idx); /* before a dm table is stacked on it: dm takes its limits */
+      return 0;
     }
     kdev_rec_remove (dev, "nbd");
     if (errno != EBUSY)

@@ -8,6 +8,9 @@
 #   KERNEL_BENCH="MIB RUNS CONNS RA MAXKB SCHED"  run bench.sh instead (bench/rows/11-*.sh)
 #   KERNEL_MEM=1G  KERNEL_SMP=2  KERNEL_ICOUNT=0 (instruction-counted clock)
 #   KERNEL_APPEND="VAR=1"  (variables for the guest's init)
+#   KERNEL_DISK=MIB  give the guest a virtio disk (/dev/vda) of MIB MiB: a sparse file on the
+#     host, cache=none (O_DIRECT on the host: the guest's cold reads reach the host's disk, not
+#     a host page cache that would make it a RAM disk in disguise)
 # Prints "N passed, N failed, N skipped"; exits 1 on any failure, 77 when it cannot run.
 # In bench mode: the guest's "BENCH KEY VALUE" lines; exits 1 unless it finished.
 set -euo pipefail
@@ -55,7 +58,7 @@ vmlinuz=$work/k/boot/vmlinuz-$kver
 # ---- modules in load order: dependencies first (modules.dep), crc32c first of all --------
 module_order() {
   local want=(crc32c_generic crc32c-intel libcrc32c nbd dm-mod dm-bufio dm-bio-prison
-    dm-persistent-data dm-thin-pool loop crc16 mbcache jbd2 ext4)
+    dm-persistent-data dm-thin-pool loop crc16 mbcache jbd2 ext4 virtio_pci virtio_blk)
   local seen=" " m
   add() { # path relative to kdir, deps first
     local p=$1 d
@@ -91,6 +94,7 @@ copy_bin() { # binary and the shared libraries it needs
   done
 }
 copy_bin "$BUSE" /bin/buse
+copy_bin "$(command -v losetup)" /sbin/losetup # busybox's has no --direct-io
 for b in mke2fs e2fsck; do copy_bin "$(command -v $b)" /sbin/$b; done
 ln -s mke2fs "$root/sbin/mkfs.ext4"
 cp /etc/mke2fs.conf "$root/etc/" 2>/dev/null || true
@@ -110,8 +114,13 @@ start=$SECONDS
 # KERNEL_ICOUNT=SHIFT: the guest's clock counts instructions (2^SHIFT ns each), not host time,
 # so timings inside are the same whatever else the host runs (one vCPU thread then).
 icount=()
-[ -z "${KERNEL_ICOUNT:-}" ] || icount=(-icount "shift=$KERNEL_ICOUNT,sleep=off")
-timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel tcg "${icount[@]}" \
+[ -z "${KERNEL_ICOUNT:-}" ] || icount=(-icount "shift=$KERNEL_ICOUNT,sleep=${KERNEL_SLEEP:-off}")
+disk=()
+if [ -n "${KERNEL_DISK:-}" ]; then
+  truncate -s "${KERNEL_DISK}M" "$run/disk.img"
+  disk=(-drive "file=$run/disk.img,if=virtio,format=raw,cache=none")
+fi
+timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel tcg "${icount[@]}" "${disk[@]}" \
   -smp "${KERNEL_SMP:-2}" -m "$mem" -nographic \
   -no-reboot -kernel "$vmlinuz" -initrd "$run/initrd.cpio" \
   -append "console=ttyS0 quiet panic=-1 rdinit=/init $args${KERNEL_APPEND:+ $KERNEL_APPEND}" \
