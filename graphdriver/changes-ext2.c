@@ -10,11 +10,13 @@
  * each lookup in it gives exactly what lstat, lgetxattr ("security.capability") and readdir give
  * on a mount of it: mode, owner, rdev, mtime, size, inode number; names, inodes, types. */
 #include <dirent.h>
+#include <endian.h>
 #include <ext2fs/ext2fs.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <linux/capability.h>
 #include <sys/sysmacros.h>
 
 #include "graphdriver/changes-guide.h"
@@ -232,6 +234,34 @@ rdev_of (const struct ext2_inode_large *in)
   return makedev ((n & 0xfff00) >> 8, (n & 0xff) | ((n >> 12) & 0xfff00));
 }
 
+#define CAP_REV_MASK 0xFF000000u
+#define CAP_REV2     0x02000000u
+#define CAP_REV3     0x03000000u
+#define CAP_SZ2      20 /* magic, then 2 x (permitted, inheritable) */
+#define CAP_SZ3      24 /* v2, then the root id */
+
+/* What getxattr shows of a raw security.capability V of LEN bytes (cap_inode_getsecurity,
+ * seen from the initial user namespace): v2 as is; v3 with root id 0 as v2; another v3 as
+ * is; anything else not at all (EINVAL).  The new length. */
+static size_t
+cap_as_seen (unsigned char *v, size_t len)
+{
+  uint32_t magic = 0, root = 0, rev;
+
+  memcpy (&magic, v, MIN (len, sizeof magic));
+  magic = le32toh (magic), rev = magic & CAP_REV_MASK;
+  if (len == CAP_SZ2 && rev == CAP_REV2)
+    return len;
+  if (len != CAP_SZ3 || rev != CAP_REV3)
+    return 0;
+  memcpy (&root, v + CAP_SZ2, sizeof root);
+  if (root != 0)
+    return len;
+  magic = htole32 (CAP_REV2 | (magic & VFS_CAP_FLAGS_EFFECTIVE));
+  memcpy (v, &magic, sizeof magic);
+  return CAP_SZ2;
+}
+
 /* security.capability of INO into CAP (*CAPLEN 0: none, or longer than CAPMAX, as an
  * lgetxattr into a CAPMAX-byte buffer gives). */
 static int
@@ -251,8 +281,10 @@ read_cap (struct gd_ext2 *x, ext2_ino_t ino, const char *rel, unsigned char *cap
     e = ext2fs_xattr_get (h, "security.capability", &v, &len);
     if (e == EXT2_ET_EA_KEY_NOT_FOUND)
       e = 0;
-    else if (!e && len <= capmax)
-      memcpy (cap, v, *caplen = len);
+    else if (!e && len <= capmax) {
+      memcpy (cap, v, len);
+      *caplen = cap_as_seen (cap, len);
+    }
   }
   if (v)
     ext2fs_free_mem (&v);

@@ -32,6 +32,9 @@ populate() {
   cp /bin/true "$d/d0/captool"
   setcap cap_net_raw+ep "$d/d0/captool"
   setfattr -n user.x -v 1 "$d/d1/f2"
+  # a v3 capability with root id 0, which getxattr shows as v2; its inode's neighbour changes
+  echo v3 >"$d/d5/v3cap" && echo next >"$d/d5/v3next"
+  setfattr -n security.capability -v 0x010000030020000000000000000000000000000000000000 "$d/d5/v3cap"
   touch -d '2001-02-03 04:05:06' "$d"/d*/f*
   touch -d '2300-01-02 03:04:05.123456789' "$d/d3/f3" "$d/d4/f4"
 }
@@ -126,6 +129,8 @@ for ((s = 1; s <= SEEDS; s++)); do
   RANDOM=$s
   create_rw "c$s" base
   mutate "$(get "c$s")" 30
+  touch "$(get "c$s")/d5/v3next" 2>/dev/null || true
+  put "c$s"
   ((s % 2)) && put "c$s" # odd seeds: not mounted when Changes comes
   check "c$s" base
   if ! ((s % 2)); then # mounted: settled by syncfs and a scan of its journal
