@@ -153,6 +153,8 @@ struct layer_stack {
   uint64_t size;         /* virtual size: fixed while open */
   pthread_rwlock_t lock; /* I/O holds it shared; sealing holds it exclusive */
   pthread_mutex_t flush_lock;
+  uint64_t wgen;       /* data writes and punches of the top so far (atomic) */
+  uint64_t synced_gen; /* wgen covered by the last fdatasync of the data (flush_lock) */
   struct diff *top;
   struct bmap *map;
   struct lindex *lower;        /* NULL: nothing below reads as zeros */

@@ -52,6 +52,7 @@ top_pwrite (struct layer_stack *ls, const void *buf, size_t len, uint64_t off)
       return -1;
     }
   }
+  __atomic_add_fetch (&ls->wgen, 1, __ATOMIC_RELEASE); /* before the reply: a FLUSH covers it */
   return 0;
 }
 
@@ -228,6 +229,8 @@ drop_blocks (struct layer_stack *ls, uint64_t b0, uint64_t b1)
     err_set (errno, "layer %s: punch hole", ls->layer->id);
     return -1;
   }
+  if (b1 > b0)
+    __atomic_add_fetch (&ls->wgen, 1, __ATOMIC_RELEASE);
   return 0;
 }
 

@@ -45,6 +45,7 @@ stack_alloc (struct layer_store *st, struct layer *l)
   pthread_rwlock_init (&ls->lock, &attr);
   pthread_rwlockattr_destroy (&attr);
   pthread_mutex_init (&ls->flush_lock, NULL);
+  ls->synced_gen = UINT64_MAX; /* the first flush always syncs (a crashed daemon's writes) */
   for (size_t i = 0; i < ARRAY_SIZE (ls->stripes); i++)
     pthread_mutex_init (&ls->stripes[i], NULL);
   return ls;
@@ -146,6 +147,7 @@ stack_flush_locked (struct layer_stack *ls)
 {
   size_t *pages = NULL, n = 0;
   uint8_t *buf;
+  uint64_t g;
   int r = -1;
 
   if (!ls->rw)
@@ -154,10 +156,15 @@ stack_flush_locked (struct layer_stack *ls)
   buf = bmap_take_dirty (ls->map, &pages, &n);
   if (!buf && n) /* not reached: n is 0 without a buffer */
     goto out;
-  if (fdatasync (ls->top->data_fd) == -1) {
+  /* Read after taking the dirty pages: a page's bit is set after its write counted, so G
+   * covers every page taken.  Nothing written since the last sync: no fdatasync (a Put sends
+   * several flushes back to back). */
+  g = __atomic_load_n (&ls->wgen, __ATOMIC_ACQUIRE);
+  if (g != ls->synced_gen && fdatasync (ls->top->data_fd) == -1) {
     err_set (errno, "layer %s: fdatasync data of diff %s", ls->layer->id, ls->top->id);
     goto out;
   }
+  ls->synced_gen = g;
   for (size_t i = 0; i < n; i++)
     if (pwrite_full (ls->top->map_fd, buf + i * BMAP_PAGE, BMAP_PAGE, pages[i] * BMAP_PAGE) == -1) {
       err_set (errno, "layer %s: write map of diff %s", ls->layer->id, ls->top->id);
