@@ -9,7 +9,7 @@
 
 BUILD   ?= build
 CC      ?= gcc
-PKGS    := libmicrohttpd jansson libarchive devmapper libnl-genl-3.0 ext2fs com_err
+PKGS    := libmicrohttpd jansson libarchive devmapper libnl-genl-3.0 ext2fs
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN    := -Wall -Wextra -Wshadow -Wvla -Werror

@@ -8,7 +8,9 @@
  * straight to the parent's layer stack (layer_stack_pread, the NBD server's own view).  The
  * tree is the filesystem's rootfs/ directory (what the mount manager bind-mounts), and
  * each lookup in it gives exactly what lstat, lgetxattr ("security.capability") and readdir give
- * on a mount of it: mode, owner, rdev, mtime, size, inode number; names, inodes, types. */
+ * on a mount of it: mode, owner, rdev, mtime, size, inode number; names, inodes, types
+ * (security.capability as the kernel shows it, see cap_as_seen).  A parent that is mounted
+ * may be written or hold unreplayed journal blocks: api_diffs.c mounts-and-shares it then. */
 #include <dirent.h>
 #include <endian.h>
 #include <ext2fs/ext2fs.h>

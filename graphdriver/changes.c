@@ -90,9 +90,12 @@ free_names (struct ent *v, size_t n)
   free (v);
 }
 
+/* A listing being read; with QUIET (a guide), only the entries a quiet directory's walk looks
+ * at: directories and candidates. */
 struct names {
   struct ent *v;
   size_t n, cap;
+  const struct gd_guide *quiet;
 };
 
 static int
@@ -100,6 +103,8 @@ add_name (void *cbdata, const char *name, uint64_t ino, unsigned char type)
 {
   struct names *ns = cbdata;
 
+  if (ns->quiet && type != DT_DIR && type != DT_UNKNOWN && !gd_guide_has (ns->quiet, ino))
+    return 0;
   if (ns->n == ns->cap) {
     size_t cap = ns->cap ? 2 * ns->cap : 32;
     struct ent *v = realloc (ns->v, cap * sizeof *v);
@@ -118,14 +123,14 @@ add_name (void *cbdata, const char *name, uint64_t ino, unsigned char type)
   return 0;
 }
 
-/* Entries of directory BASE+REL sorted by name (NULL, 0 when BASE is NULL).  With QUIET (a
- * guide), only those a quiet directory's walk looks at: directories and candidates. */
+/* Entries of directory BASE+REL sorted by name (NULL, 0 when BASE is NULL), filtered by
+ * QUIET (see struct names). */
 static int
 read_names (const char *base, const char *rel, const struct gd_guide *quiet, struct ent **out,
             size_t *n)
 {
   CLEANUP_FREE char *path = NULL;
-  struct names ns = { 0 };
+  struct names ns = { .quiet = quiet };
   struct dirent *de;
   DIR *d;
 
@@ -142,9 +147,6 @@ read_names (const char *base, const char *rel, const struct gd_guide *quiet, str
   while ((de = readdir (d)) != NULL) {
     if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
       continue;
-    if (quiet && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN &&
-        !gd_guide_has (quiet, de->d_ino))
-      continue;
     if (add_name (&ns, de->d_name, de->d_ino, de->d_type) == -1)
       goto err;
   }
@@ -160,17 +162,15 @@ err:
   return -1;
 }
 
-/* The parent's entries of REL sorted by name, from its mount or in-process (none when
- * OLD_IS_DIR is false). */
+/* Entries of directory REL of the parent read in-process, sorted, filtered by QUIET. */
 static int
-read_old_names (const struct walk *w, const char *rel, bool old_is_dir, struct ent **out, size_t *n)
+read_ext2_names (struct gd_ext2 *px, const char *rel, const struct gd_guide *quiet,
+                 struct ent **out, size_t *n)
 {
-  struct names ns = { 0 };
+  struct names ns = { .quiet = quiet };
 
-  if (!w->px || !old_is_dir)
-    return read_names (old_is_dir ? w->parent : NULL, rel, NULL, out, n);
   *out = NULL, *n = 0;
-  if (gd_ext2_list (w->px, rel, add_name, &ns) == -1) {
+  if (gd_ext2_list (px, rel, add_name, &ns) == -1) {
     free_names (ns.v, ns.n);
     return -1;
   }
@@ -178,6 +178,27 @@ read_old_names (const struct walk *w, const char *rel, bool old_is_dir, struct e
     qsort (ns.v, ns.n, sizeof *ns.v, cmp_name);
   *out = ns.v, *n = ns.n;
   return 0;
+}
+
+/* The parent's entries of REL sorted by name, from its mount or in-process (none when
+ * OLD_IS_DIR is false). */
+static int
+read_old_names (const struct walk *w, const char *rel, bool old_is_dir, struct ent **out, size_t *n)
+{
+  if (!w->px || !old_is_dir)
+    return read_names (old_is_dir ? w->parent : NULL, rel, NULL, out, n);
+  return read_ext2_names (w->px, rel, NULL, out, n);
+}
+
+/* The layer's entries of REL sorted by name (QUIET: a quiet directory's, filtered).  A quiet
+ * directory holds the same entries in both trees: with the parent in-process, they are read
+ * there, not through the layer's mount (cold directory blocks through loop/FUSE/NBD). */
+static int
+read_new_names (const struct walk *w, const char *rel, bool quiet, struct ent **out, size_t *n)
+{
+  if (quiet && w->px)
+    return read_ext2_names (w->px, rel, w->g, out, n);
+  return read_names (w->root, rel, quiet ? w->g : NULL, out, n);
 }
 
 static int
@@ -281,7 +302,7 @@ walk_dir (struct walk *w, const char *rel, bool old_is_dir, bool listed, uint64_
   int r = 0;
 
   w->ndirs++;
-  if (read_names (w->root, rel, quiet ? w->g : NULL, &nn, &n_new) == -1 ||
+  if (read_new_names (w, rel, quiet, &nn, &n_new) == -1 ||
       read_old_names (w, rel, old_is_dir && !quiet, &on, &n_old) == -1) {
     free_names (nn, n_new);
     return -1;
