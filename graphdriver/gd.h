@@ -55,6 +55,9 @@ struct gd_change {
  * with Docker's naive-diff rules. */
 int gd_changes (const char *root, const char *parent_root, struct gd_change **out, size_t *n);
 void gd_changes_free (struct gd_change *changes, size_t n);
+/* Compare mtimes as moby's naive diff does (equal seconds with one nanosecond part 0 match),
+ * for trees that are not a layer and its parent (e.g. one applied from a tar). */
+void gd_changes_loose_times (bool loose);
 /* Write the tar stream of those changes (AUFS whiteouts for deletes, 512-byte records, no
  * padding past the two zero records: an empty change is exactly 1024 zero bytes). MAPS maps
  * host ids back to container ids (may be NULL). */

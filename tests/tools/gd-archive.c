@@ -44,6 +44,7 @@ run (int argc, char **argv, const struct gd_idmaps *maps)
   } else if (strcmp (cmd, "changes") == 0) {
     struct gd_change *v;
     size_t n, i;
+    gd_changes_loose_times (true); /* any two trees, e.g. one applied from a tar */
     if (gd_changes (root, parent, &v, &n) == -1)
       return -1;
     for (i = 0; i < n; i++)
