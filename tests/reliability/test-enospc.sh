@@ -29,7 +29,8 @@ start_buse_daemon
 start_dockerd d1 "$BUSE_DRIVER"
 make_busybox_image bb
 avail() { df -B1M --output=avail "$SM" | tail -n1 | tr -d ' '; }
-ok "home on a $SMALL filesystem, $(avail) MiB free after the image"
+free0=$(avail)
+ok "home on a $SMALL filesystem, $free0 MiB free after the image"
 docker run -d --name steady --network none bb sh -c 'while :; do cat /etc/motd >/dev/null; sleep 1; done' >/dev/null
 problems=()
 
@@ -41,6 +42,10 @@ out=$(docker run --rm --network none --storage-opt size=64M bb sh -c \
 grep -q 'small ok' <<<"$out" && grep -q 'No space left' <<<"$out" ||
   fail "--storage-opt size=64M on a low host: $out"
 ok "--storage-opt size=64M on a low host: 32 MiB fit, 100 MiB got ENOSPC"
+# Its layers' files are unlinked at Remove but freed only when the NBD connection closes
+# them (under load a moment after `docker run --rm` returns): wait for the space.
+freed() { [ "$(avail)" -ge $((free0 - 8)) ]; }
+wait_for freed
 
 # FILLERS containers at once: dd from urandom, dd from /dev/zero (as fast as the page cache
 # takes it), small files each fsynced; each must end with ENOSPC, its filesystem still writable.
