@@ -39,18 +39,6 @@ struct geom {
   uint32_t journal_ino;                     /* 0: none, or fast commits (not scannable) */
 };
 
-static uint32_t
-le32 (const unsigned char *p)
-{
-  return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t
-le16 (const unsigned char *p)
-{
-  return p[0] | p[1] << 8;
-}
-
 /* Geometry of the ext4 on layer ID (superblock and group descriptors), or -1 with a reason. */
 static int
 read_geom (struct layer_store *st, const char *id, struct geom *g)

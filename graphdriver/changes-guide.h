@@ -74,4 +74,17 @@ int gd_ext2_list (struct gd_ext2 *x, const char *rel, gd_ext2_entry_fn fn, void 
  * PROOT walks guided by G (gd_write_diff and gd_diff_size call gd_changes). */
 void gd_changes_set_guide (const struct gd_guide *g);
 
+/* Little-endian fields of ext4's on-disk structures (the guide and the journal scan). */
+static inline uint32_t
+le32 (const unsigned char *p)
+{
+  return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint16_t
+le16 (const unsigned char *p)
+{
+  return p[0] | p[1] << 8;
+}
+
 #endif

@@ -51,18 +51,6 @@ be16 (const unsigned char *p)
   return p[0] << 8 | p[1];
 }
 
-static uint32_t
-le32 (const unsigned char *p)
-{
-  return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t
-le16 (const unsigned char *p)
-{
-  return p[0] | p[1] << 8;
-}
-
 /* The extents in the journal inode's i_block (depth 0 only). */
 static int
 load_extents (struct gd_journal *j, const unsigned char *ino)
