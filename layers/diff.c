@@ -39,6 +39,8 @@ diff_free (struct diff *d)
     return;
   if (d->data_fd >= 0)
     close (d->data_fd);
+  if (d->dio_fd >= 0)
+    close (d->dio_fd);
   if (d->map_fd >= 0)
     close (d->map_fd);
   free (d);
@@ -52,7 +54,7 @@ diff_alloc (void)
     err_set (errno, "calloc");
     return NULL;
   }
-  d->data_fd = d->map_fd = -1;
+  d->data_fd = d->map_fd = d->dio_fd = -1;
   return d;
 }
 
@@ -183,8 +185,21 @@ diff_open_fds (struct layer_store *st, struct diff *d)
     d->data_fd = -1;
     return -1;
   }
+  /* A writable diff is the top of one stack, read and written by one device whose own
+   * page cache (the container's ext4) already holds what it reads: its aligned I/O skips the
+   * host's page cache, as loop --direct-io does.  Shared, sealed diffs stay cached.  A
+   * filesystem without O_DIRECT (tmpfs before 6.6) keeps the buffered fd alone. */
+  if (!d->sealed && mode == O_RDWR && diff_direct_io ())
+    d->dio_fd = open (data, O_RDWR | O_DIRECT | O_CLOEXEC);
   d->opens = 1;
   return 0;
+}
+
+bool
+diff_direct_io (void)
+{
+  const char *e = getenv ("BUSE_DIRECT_IO");
+  return !e || strcmp (e, "off") != 0;
 }
 
 void
@@ -195,7 +210,9 @@ diff_close_fds (struct diff *d)
   close (d->data_fd);
   if (d->map_fd >= 0)
     close (d->map_fd);
-  d->data_fd = d->map_fd = -1;
+  if (d->dio_fd >= 0)
+    close (d->dio_fd);
+  d->data_fd = d->map_fd = d->dio_fd = -1;
 }
 
 struct bmap *

@@ -56,6 +56,7 @@ struct diff {
   uint64_t owned_blocks; /* unless an open stack's top; UINT64_MAX: not counted yet */
   unsigned opens;        /* users of the fds (stacks, indexes); protected by the store lock */
   int data_fd, map_fd;
+  int dio_fd; /* data opened O_DIRECT, for aligned I/O of a writable diff; -1: none */
   bool gc_mark;
   struct diff *next; /* store's list */
 };
@@ -68,6 +69,7 @@ int diff_save_meta (struct layer_store *st, struct diff *d, const char *state);
 struct diff *diff_load (struct layer_store *st, const char *id, char **parent_id,
                         const char **state);
 int diff_open_fds (struct layer_store *st, struct diff *d); /* opens++ */
+bool diff_direct_io (void); /* BUSE_DIRECT_IO: the default "on", or "off" */
 void diff_close_fds (struct diff *d);                       /* opens-- */
 int diff_delete_files (struct layer_store *st, const char *id);
 void diff_free (struct diff *d);

@@ -41,11 +41,21 @@ release_reserve (struct layer_stack *ls)
   return 0;
 }
 
+/* The fd for I/O of LEN bytes at OFF from/into BUF on diff D: its O_DIRECT one when it has
+ * one and all three are block-aligned, else the buffered one. */
+static int
+data_fd_for (const struct diff *d, const void *buf, uint64_t len, uint64_t off)
+{
+  if (d->dio_fd >= 0 && (((uintptr_t)buf | len | off) & (LAYER_BS - 1)) == 0)
+    return d->dio_fd;
+  return d->data_fd;
+}
+
 /* pwrite into the top diff's data; on ENOSPC, release reserve and retry. */
 static int
 top_pwrite (struct layer_stack *ls, const void *buf, size_t len, uint64_t off)
 {
-  while (pwrite_full (ls->top->data_fd, buf, len, (off_t)off) == -1) {
+  while (pwrite_full (data_fd_for (ls->top, buf, len, off), buf, len, (off_t)off) == -1) {
     int e = errno;
     if ((e != ENOSPC && e != EDQUOT) || release_reserve (ls) == -1) {
       err_set (e, "layer %s: write at %" PRIu64, ls->layer->id, off);
@@ -107,6 +117,8 @@ read_run (struct layer_stack *ls, int fd, void *buf, uint64_t len, uint64_t off)
     memset (buf, 0, len);
     return 0;
   }
+  if (fd == ls->top->data_fd)
+    fd = data_fd_for (ls->top, buf, len, off);
   if (pread_full (fd, buf, len, off) == -1) {
     err_set (errno, "layer %s: read at %" PRIu64, ls->layer->id, off);
     return -1;

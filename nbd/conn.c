@@ -15,34 +15,60 @@
  * request, and glibc gives big freed blocks back to the kernel, so every request faulted in
  * (and the kernel zeroed) fresh pages before the real copy.  A connection keeps up to
  * POOL_MAX freed buffers of POOL_MIN..POOL_BIG bytes, POOL_BYTES in all (nbdkit keeps one
- * buffer per thread, 16 per connection).  Each buffer starts with a header holding its
- * size, which also links the free ones. */
+ * buffer per thread, 16 per connection); POOL_BIG covers the 1280 KiB requests of a kernel
+ * device (nbd/kdev-kernel.c).  A header holding its size (which also links the free ones)
+ * sits just before the data; data of POOL_MIN bytes or more starts on a page boundary, so
+ * a backend may hand it to O_DIRECT I/O (layers/io.c does). */
 #define POOL_MAX   32
 #define POOL_MIN   4096
-#define POOL_BIG   (1u << 20)
+#define POOL_BIG   (4u << 20)
 #define POOL_BYTES (8u << 20)
+#define POOL_ROUND (64u << 10) /* a pooled buffer's size is rounded up to a multiple */
+#define BUF_ALIGN  4096
 
 struct pool_buf {
   struct pool_buf *next;
   size_t size; /* bytes after the header */
 } __attribute__ ((aligned (16)));
 
+/* Bytes from the start of a buffer's allocation to its data. */
+static size_t
+buf_lead (size_t size)
+{
+  return size >= POOL_MIN ? BUF_ALIGN : sizeof (struct pool_buf);
+}
+
+static void
+buf_free (struct pool_buf *b)
+{
+  if (b)
+    free ((char *)(b + 1) - buf_lead (b->size));
+}
+
 void *
 nbds_buf_get (struct conn *c, size_t size)
 {
-  struct pool_buf *b = NULL;
+  struct pool_buf *b = NULL, **pp;
+  void *p = NULL;
 
   if (size >= POOL_MIN && size <= POOL_BIG) {
+    /* the first free buffer big enough: request sizes vary (a kernel device's read-ahead
+     * grows from 128 KiB to 1280 KiB), and freeing a small one to make a big one would give
+     * the pages back and fault fresh (zeroed) ones in */
     pthread_mutex_lock (&c->pool_lock);
-    if ((b = c->pool) != NULL)
-      c->pool = b->next, c->npool--, c->pool_bytes -= b->size;
+    for (pp = &c->pool; *pp && (*pp)->size < size; pp = &(*pp)->next)
+      ;
+    if ((b = *pp) != NULL)
+      *pp = b->next, c->npool--, c->pool_bytes -= b->size;
     pthread_mutex_unlock (&c->pool_lock);
-    if (b && b->size >= size)
+    if (b)
       return b + 1;
-    free (b); /* too small for this one: the pool follows the size clients use */
+    size = (size + POOL_ROUND - 1) & ~(size_t)(POOL_ROUND - 1);
   }
-  if ((b = malloc (sizeof *b + size)) == NULL)
+  if (size >= POOL_MIN ? posix_memalign (&p, BUF_ALIGN, BUF_ALIGN + size) != 0
+                       : (p = malloc (sizeof *b + size)) == NULL)
     return NULL;
+  b = (struct pool_buf *)((char *)p + buf_lead (size)) - 1;
   b->size = size;
   return b + 1;
 }
@@ -60,7 +86,7 @@ nbds_buf_put (struct conn *c, void *buf)
     }
     pthread_mutex_unlock (&c->pool_lock);
   }
-  free (b);
+  buf_free (b);
 }
 
 static void
@@ -68,7 +94,7 @@ pool_free (struct conn *c)
 {
   for (struct pool_buf *b = c->pool, *next; b; b = next) {
     next = b->next;
-    free (b);
+    buf_free (b);
   }
   c->pool = NULL, c->npool = 0, c->pool_bytes = 0;
   pthread_mutex_destroy (&c->pool_lock);

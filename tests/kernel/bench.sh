@@ -23,6 +23,9 @@ MIB=${1:-128} RUNS=${2:-3} CONNS=${3:-4} RA=${4:-0} MAXKB=${5:-0} SCHED=${6:--}
 STORES=${7:-disk+tmpfs}
 BUSE=/bin/buse
 OPTS=nodiscard,lazy_itable_init=0,lazy_journal_init=0
+# 4 KiB blocks on both, as a layer's 10 GiB ext4 has (mke2fs would give these small ones
+# 1 KiB blocks, whose 1 KiB-aligned requests no O_DIRECT path can take whole)
+BLOCK=4096
 SIZE=$(((MIB + MIB / 2 + 256) * 1048576))
 PID=
 
@@ -54,7 +57,7 @@ mbps() { awk -v m="$MIB" -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", m / (b - a)
 # setup_loop NAME DIR DIO: ext4 on a loop device over DIR/plain.img, mounted on /mnt/NAME.
 setup_loop() {
   truncate -s $SIZE "$2/plain.img"
-  /sbin/mke2fs -q -t ext4 -F -E $OPTS "$2/plain.img" || return 1
+  /sbin/mke2fs -q -t ext4 -F -b $BLOCK -E $OPTS "$2/plain.img" || return 1
   LOOPDEV=$(/sbin/losetup --direct-io="$3" -f --show "$2/plain.img") || return 1
   mkdir -p /mnt/$1 && mount -t ext4 "$LOOPDEV" /mnt/$1 || return 1
   log "${LOOPDEV#/dev/}: direct-io $(cat /sys/block/${LOOPDEV#/dev/}/loop/dio)"
@@ -64,7 +67,8 @@ setup_loop() {
 # setup_buse NAME HOME: layer l1 in HOME attached in kernel mode, ext4 mounted on /mnt/NAME.
 setup_buse() {
   i=0
-  $BUSE layer create --home "$2" --base-size $SIZE l1 >/dev/null || return 1
+  $BUSE layer create --home "$2" --base-size $SIZE --mkfs-args "-b $BLOCK" l1 >/dev/null ||
+    return 1
   mkdir -p /mnt/$1
   rm -f /tmp/battach.out /tmp/battach.err
   $BUSE attach --home "$2" --mode kernel --no-dm --connections "$CONNS" --mount /mnt/$1 l1 \
@@ -86,13 +90,29 @@ teardown() { # BUSE LOOP
   PID=
 }
 
+# prof NAME.OP CMD...: run CMD, under perf record when the guest has perf (run.sh
+# KERNEL_PERF), then print its top symbols as "PERF NAME.OP  pct  comm  symbol" lines.
+prof() {
+  k=$1; shift
+  [ -x /bin/perf ] || { "$@"; return; }
+  perf record -q -e cpu-clock -a -o /tmp/perf.data -- "$@" 2>/dev/null
+  rc=$?
+  perf report -i /tmp/perf.data --stdio --sort comm 2>/dev/null |
+    awk -v k="$k" '/^ +[0-9.]+%/ && n < 8 { n++; $1 = $1; print "PERF " k "  " $0 }'
+  perf report -i /tmp/perf.data --stdio --sort comm,sym 2>/dev/null |
+    awk -v k="$k" '/^ +[0-9.]+%/ && n < 30 { n++; $1 = $1; print "PERF " k "  " $0 }'
+  rm -f /tmp/perf.data
+  return $rc
+}
+
 write_run() { # NAME RUN
   rm -f /mnt/$1/f.*
   fstrim /mnt/$1 2>/dev/null
   cat /tmp/src >/dev/null
   sync
   a=$(secs) c=$(busy)
-  dd if=/tmp/src of=/mnt/$1/f.$2 bs=1M conv=fsync 2>/dev/null || { log "$1: write failed"; return 1; }
+  prof $1.write dd if=/tmp/src of=/mnt/$1/f.$2 bs=1M conv=fsync 2>/dev/null ||
+    { log "$1: write failed"; return 1; }
   b=$(secs) d=$(busy)
   echo "BENCH $1.write $(mbps "$a" "$b") cpu $(pct "$a" "$b" "$c" "$d")"
 }
@@ -101,7 +121,8 @@ read_run() { # NAME RUN
   sync
   echo 3 >/proc/sys/vm/drop_caches
   a=$(secs) c=$(busy)
-  dd if=/mnt/$1/f.$2 of=/dev/null bs=1M 2>/dev/null || { log "$1: read failed"; return 1; }
+  prof $1.read dd if=/mnt/$1/f.$2 of=/dev/null bs=1M 2>/dev/null ||
+    { log "$1: read failed"; return 1; }
   b=$(secs) d=$(busy)
   echo "BENCH $1.read $(mbps "$a" "$b") cpu $(pct "$a" "$b" "$c" "$d")"
 }

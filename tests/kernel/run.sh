@@ -8,6 +8,9 @@
 #   KERNEL_BENCH="MIB RUNS CONNS RA MAXKB SCHED"  run bench.sh instead (bench/rows/11-*.sh)
 #   KERNEL_MEM=1G  KERNEL_SMP=2  KERNEL_ICOUNT=0 (instruction-counted clock)
 #   KERNEL_APPEND="VAR=1"  (variables for the guest's init)
+#   KERNEL_PERF=1  (bench mode) put perf in the guest: bench.sh profiles each dd run with
+#     perf record -e cpu-clock (under KERNEL_ICOUNT its clock counts instructions) and prints
+#     the top symbols of each ("PERF ..." lines)
 #   KERNEL_DISK=MIB  give the guest a virtio disk (/dev/vda) of MIB MiB: a sparse file on the
 #     host, cache=none (O_DIRECT on the host: the guest's cold reads reach the host's disk, not
 #     a host page cache that would make it a RAM disk in disguise)
@@ -96,6 +99,10 @@ copy_bin() { # binary and the shared libraries it needs
 copy_bin "$BUSE" /bin/buse
 copy_bin "$(command -v losetup)" /sbin/losetup # busybox's has no --direct-io
 for b in mke2fs e2fsck; do copy_bin "$(command -v $b)" /sbin/$b; done
+if [ -n "${KERNEL_PERF:-}" ] && [ -n "$bench" ]; then
+  command -v perf >/dev/null || skip "KERNEL_PERF: perf not installed (package linux-perf)"
+  copy_bin "$(command -v perf)" /bin/perf
+fi
 ln -s mke2fs "$root/sbin/mkfs.ext4"
 cp /etc/mke2fs.conf "$root/etc/" 2>/dev/null || true
 cp "$here/init" "$root/init" && chmod +x "$root/init"
@@ -126,7 +133,7 @@ timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel tcg "${icount[@]}" 
   -append "console=ttyS0 quiet panic=-1 rdinit=/init $args${KERNEL_APPEND:+ $KERNEL_APPEND}" \
   </dev/null >"$log" 2>&1 || echo "kernel-tier: qemu exited with $? (log $log)"
 if [ -n "$bench" ]; then
-  tr -d '\r' <"$log" | grep -E '^(guest:|BENCH)' || true
+  tr -d '\r' <"$log" | grep -E '^(guest:|BENCH|PERF)' || true
   echo "kernel-tier: $((SECONDS - start)) s in QEMU"
   tr -d '\r' <"$log" | grep -q '^BENCH done 0' || { tail -n 30 "$log"; exit 1; }
   exit 0
