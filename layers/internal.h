@@ -68,8 +68,9 @@ int diff_save_meta (struct layer_store *st, struct diff *d, const char *state);
 /* Load diffs/<id>/meta.json; *state gets its state (static string). */
 struct diff *diff_load (struct layer_store *st, const char *id, char **parent_id,
                         const char **state);
+/* BUSE_DIRECT_IO: "off" keeps writable diffs buffered; anything else (default) does not. */
+bool diff_direct_io (void);
 int diff_open_fds (struct layer_store *st, struct diff *d); /* opens++ */
-bool diff_direct_io (void); /* BUSE_DIRECT_IO: the default "on", or "off" */
 void diff_close_fds (struct diff *d);                       /* opens-- */
 int diff_delete_files (struct layer_store *st, const char *id);
 void diff_free (struct diff *d);

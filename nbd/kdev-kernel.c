@@ -52,6 +52,20 @@ conns_close (struct conns *c)
   c->n = 0;
 }
 
+/* Socket buffers of a kernel connection: room for a whole request (max_sectors_kb, 1280 KiB)
+ * and its reply, so neither the kernel's sender nor ours stops mid-request to let the other
+ * side drain (the default, net.core.wmem_default, is 208 KiB).  Best effort: SO_SNDBUFFORCE
+ * goes past net.core.wmem_max for root, SO_SNDBUF up to it otherwise. */
+#define CONN_SNDBUF (2 << 20)
+
+static void
+conn_bufs (int fd)
+{
+  int v = CONN_SNDBUF;
+  if (setsockopt (fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof v) == -1)
+    setsockopt (fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+}
+
 /* Open N connections to export NAME, each through the handshake. */
 static int
 conns_open (struct kdev *dev, struct nbds_server *srv, unsigned n, struct conns *c)
@@ -63,6 +77,7 @@ conns_open (struct kdev *dev, struct nbds_server *srv, unsigned n, struct conns 
       err_set (errno, "socketpair");
       goto err;
     }
+    conn_bufs (sv[0]), conn_bufs (sv[1]);
     if (nbds_serve_fd (srv, sv[0], dev->name) == -1) {
       close (sv[1]);
       goto err;
