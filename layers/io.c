@@ -42,7 +42,8 @@ release_reserve (struct layer_stack *ls)
 }
 
 /* The fd for I/O of LEN bytes at OFF from/into BUF on diff D: its O_DIRECT one when it has
- * one and all three are block-aligned, else the buffered one. */
+ * one and all three are block-aligned, else the buffered one.  A transfer O_DIRECT refuses
+ * anyway (EINVAL: a short transfer left the rest unaligned) is done again buffered. */
 static int
 data_fd_for (const struct diff *d, const void *buf, uint64_t len, uint64_t off)
 {
@@ -55,8 +56,14 @@ data_fd_for (const struct diff *d, const void *buf, uint64_t len, uint64_t off)
 static int
 top_pwrite (struct layer_stack *ls, const void *buf, size_t len, uint64_t off)
 {
-  while (pwrite_full (data_fd_for (ls->top, buf, len, off), buf, len, (off_t)off) == -1) {
+  int fd = data_fd_for (ls->top, buf, len, off);
+
+  while (pwrite_full (fd, buf, len, (off_t)off) == -1) {
     int e = errno;
+    if (e == EINVAL && fd != ls->top->data_fd) {
+      fd = ls->top->data_fd;
+      continue;
+    }
     if ((e != ENOSPC && e != EDQUOT) || release_reserve (ls) == -1) {
       err_set (e, "layer %s: write at %" PRIu64, ls->layer->id, off);
       return -1;
@@ -117,9 +124,9 @@ read_run (struct layer_stack *ls, int fd, void *buf, uint64_t len, uint64_t off)
     memset (buf, 0, len);
     return 0;
   }
-  if (fd == ls->top->data_fd)
-    fd = data_fd_for (ls->top, buf, len, off);
-  if (pread_full (fd, buf, len, off) == -1) {
+  int dfd = fd == ls->top->data_fd ? data_fd_for (ls->top, buf, len, off) : fd;
+  if (pread_full (dfd, buf, len, off) == -1 &&
+      (errno != EINVAL || dfd == fd || pread_full (fd, buf, len, off) == -1)) {
     err_set (errno, "layer %s: read at %" PRIu64, ls->layer->id, off);
     return -1;
   }

@@ -95,7 +95,7 @@ teardown() { # BUSE LOOP
 prof() {
   k=$1; shift
   [ -x /bin/perf ] || { "$@"; return; }
-  perf record -q -e cpu-clock -a -o /tmp/perf.data -- "$@" 2>/dev/null
+  perf record -q -e cpu-clock -F "${PERF_HZ:-100}" -a -o /tmp/perf.data -- "$@" 2>/dev/null
   rc=$?
   perf report -i /tmp/perf.data --stdio --sort comm 2>/dev/null |
     awk -v k="$k" '/^ +[0-9.]+%/ && n < 8 { n++; $1 = $1; print "PERF " k "  " $0 }'
