@@ -20,6 +20,12 @@ lb_pread (void *h, void *buf, uint32_t count, uint64_t offset)
 }
 
 static int
+lb_read_runs (void *h, uint32_t count, uint64_t offset, nbds_run_fn fn, void *cbdata)
+{
+  return layer_stack_read_runs (h, count, offset, fn, cbdata);
+}
+
+static int
 lb_pwrite (void *h, const void *buf, uint32_t count, uint64_t offset, bool fua)
 {
   return layer_stack_pwrite (h, buf, count, offset, fua);
@@ -68,6 +74,7 @@ const struct nbds_backend gd_layer_backend = {
   .zero = lb_zero,
   .extents = lb_extents,
   .close = lb_close,
+  .read_runs = lb_read_runs,
 };
 
 static int

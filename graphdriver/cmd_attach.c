@@ -249,6 +249,7 @@ cmd_attach (int argc, char **argv)
   sigaddset (&set, SIGUSR1);
   sigaddset (&set, SIGUSR2);
   pthread_sigmask (SIG_BLOCK, &set, NULL); /* before any thread starts */
+  signal (SIGPIPE, SIG_IGN);               /* a client gone is that connection's error */
   if (!a.reattach && kdev_reap (state) == -1)
     fprintf (stderr, "buse attach: reap %s: %s\n", state, err_get ());
   if (a.reap)

@@ -98,6 +98,15 @@ m_pread (void *h, void *buf, uint32_t count, uint64_t offset)
   return account (mh, OP_READ, count, t0, mh->be->pread (mh->h, buf, count, offset));
 }
 
+/* Wraps only gd_layer_backend, which has read_runs. */
+static int
+m_read_runs (void *h, uint32_t count, uint64_t offset, nbds_run_fn fn, void *cbdata)
+{
+  struct mhandle *mh = h;
+  uint64_t t0 = now_ns ();
+  return account (mh, OP_READ, count, t0, mh->be->read_runs (mh->h, count, offset, fn, cbdata));
+}
+
 static int
 m_pwrite (void *h, const void *buf, uint32_t count, uint64_t offset, bool fua)
 {
@@ -166,6 +175,7 @@ static const struct nbds_backend counting_backend = {
   .zero = m_zero,
   .extents = m_extents,
   .close = m_close,
+  .read_runs = m_read_runs,
 };
 
 static struct mstat *

@@ -154,6 +154,32 @@ pread_locked (struct layer_stack *ls, uint8_t *buf, uint32_t count, uint64_t off
 }
 
 int
+layer_stack_read_runs (struct layer_stack *ls, uint32_t count, uint64_t offset,
+                       int (*fn) (void *cbdata, int fd, uint64_t off, uint64_t len), void *cbdata)
+{
+  uint64_t pos = offset, end = offset + count;
+  uint64_t lim = (end + LAYER_BS - 1) >> LAYER_BS_SHIFT;
+  struct cursor c = { lim, 0, 0 };
+  int r;
+
+  pthread_rwlock_rdlock (&ls->lock);
+  r = check_range (ls, count, offset, false);
+  while (r == 0 && pos < end) {
+    uint64_t rend, e2;
+    int fd = source (ls, &c, pos >> LAYER_BS_SHIFT, &rend);
+    while (rend < lim && source (ls, &c, rend, &e2) == fd)
+      rend = e2;
+    uint64_t stop = MIN (end, rend << LAYER_BS_SHIFT);
+    if (fd >= 0 && fd == ls->top->data_fd) /* no buffer: only the range must be aligned */
+      fd = data_fd_for (ls->top, NULL, stop - pos, pos);
+    r = fn (cbdata, fd, pos, stop - pos);
+    pos = stop;
+  }
+  pthread_rwlock_unlock (&ls->lock);
+  return r;
+}
+
+int
 layer_stack_pread (struct layer_stack *ls, void *buf, uint32_t count, uint64_t offset)
 {
   pthread_rwlock_rdlock (&ls->lock);

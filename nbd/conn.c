@@ -283,6 +283,7 @@ conn_free (struct conn *c)
   free (c->default_export);
   free (c->meta_export);
   free (c->rbuf);
+  nbds_splice_close (c);
   pool_free (c);
   pthread_mutex_lock (&srv->lock);
   for (struct conn **p = &srv->conns; *p; p = &(*p)->next)

@@ -175,6 +175,10 @@ struct conn {
   size_t rpos, rlen;
   bool big_writes; /* the last request was a big WRITE: refill with its header only */
 
+  /* splice.c: the pipe READ replies pass through (-1: none yet), used under send_lock */
+  int pipe[2];
+  uint32_t pipe_size;
+
   /* freed READ/WRITE buffers kept for the next requests (see nbds_buf_get) */
   pthread_mutex_t pool_lock;
   struct pool_buf *pool;
@@ -237,6 +241,12 @@ int nbds_reply_read (struct conn *c, uint64_t cookie, uint64_t offset, const voi
                      uint32_t len, bool hole);
 int nbds_reply_chunk (struct conn *c, uint64_t cookie, uint16_t type, const void *payload,
                       uint32_t len, const void *data, uint32_t dlen);
+
+/* splice.c: zero-copy READ replies (simple replies, a backend with read_runs).  0 replied,
+ * 1 connection gone (or shut down after a read failed half way), 2 not done (nothing sent:
+ * do it the usual way). */
+int nbds_splice_read (struct conn *c, const struct request *r);
+void nbds_splice_close (struct conn *c);
 
 /* big-endian helpers */
 static inline void

@@ -14,6 +14,8 @@
 #define NBDS_EXTENT_ZERO 2u /* reads as zeroes */
 
 typedef int (*nbds_extent_fn) (void *cbdata, uint64_t offset, uint64_t length, uint32_t flags);
+/* One run of a read: LEN bytes at OFF of file FD (-1: zeros).  0 go on, -1 stop (errno). */
+typedef int (*nbds_run_fn) (void *cbdata, int fd, uint64_t off, uint64_t len);
 
 /* A backend is a table of callbacks over an opaque handle.  Every call returns 0 on success
  * or -1 with errno set (and err_set for the log); the server maps errno to NBD_E* in one place.
@@ -40,6 +42,10 @@ struct nbds_backend {
    * RWF_NOWAIT).  The connection's reader thread then answers cached reads itself, without
    * a hand-off to a worker thread; anything else still goes to the workers. */
   int (*pread_nowait) (void *h, void *buf, uint32_t count, uint64_t offset);
+  /* Optional: the files [offset, offset+count) is read from, run by run in order, fn called
+   * while the runs stay valid; what fn returns -1 for stops it (-1).  The server then splices
+   * the data from those files into the socket instead of copying it through a buffer. */
+  int (*read_runs) (void *h, uint32_t count, uint64_t offset, nbds_run_fn fn, void *cbdata);
 };
 
 /* ---- server ------------------------------------------------------------------------- */

@@ -184,12 +184,22 @@ all_zero (const char *p, size_t n)
   return n == 0 || (p[0] == 0 && memcmp (p, p + 1, n - 1) == 0);
 }
 
+/* Reads this big or bigger are spliced when they can be (splice.c); a small one costs less
+ * copied than set up in a pipe. */
+#define SPLICE_MIN 65536
+
 static int
 do_read (struct conn *c, struct request *r)
 {
   const struct export *e = c->exp;
-  char *buf = nbds_buf_get (c, r->count);
+  char *buf;
   int ret = -1;
+
+  if (r->count >= SPLICE_MIN && !c->structured && e->be->read_runs &&
+      (ret = nbds_splice_read (c, r)) != 2)
+    return ret;
+  buf = nbds_buf_get (c, r->count);
+  ret = -1;
 
   if (buf == NULL)
     errno = ENOMEM;
