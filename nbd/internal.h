@@ -178,6 +178,7 @@ struct conn {
   /* splice.c: the pipe READ replies pass through (-1: none yet), used under send_lock */
   int pipe[2];
   uint32_t pipe_size;
+  bool splice_ok; /* a unix socket */
 
   /* freed READ/WRITE buffers kept for the next requests (see nbds_buf_get) */
   pthread_mutex_t pool_lock;
@@ -246,6 +247,7 @@ int nbds_reply_chunk (struct conn *c, uint64_t cookie, uint16_t type, const void
  * 1 connection gone (or shut down after a read failed half way), 2 not done (nothing sent:
  * do it the usual way). */
 int nbds_splice_read (struct conn *c, const struct request *r);
+void nbds_splice_init (struct conn *c); /* at the start */
 void nbds_splice_close (struct conn *c);
 
 /* big-endian helpers */

@@ -29,7 +29,7 @@ nbds_conn_start (struct nbds_server *srv, int fd, const char *default_export)
     return -1;
   }
   c->srv = srv, c->fd = fd;
-  c->pipe[0] = c->pipe[1] = -1;
+  nbds_splice_init (c);
   pthread_mutex_init (&c->send_lock, NULL);
   pthread_mutex_init (&c->q_lock, NULL);
   pthread_mutex_init (&c->pool_lock, NULL);

@@ -9,7 +9,8 @@
  * pages would have to be allocated for the pipe anyway, and measured in the QEMU guest it was
  * half as fast as a pread into a pooled buffer and a send.  So a read served by O_DIRECT runs
  * alone takes the usual path, and in a mixed one those runs are read and sent the plain way.
- * Zero runs are sent from a static buffer.
+ * Zero runs are sent from a static buffer.  Only unix sockets (kernel mode's socketpairs):
+ * over TCP loopback, 4 KiB pages one by one made 1 MiB replies 40 % slower than a copy.
  *
  * The data is read while the connection's send lock is held, one pipe-full at a time, each
  * drained at once (filling the pipe with the whole reply first and then draining it was half
@@ -150,6 +151,14 @@ send_run (void *cbdata, int fd, uint64_t off, uint64_t len)
   return 0;
 }
 
+static bool
+is_unix (int fd)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  return getsockname (fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_UNIX;
+}
+
 static int
 pipe_open (struct conn *c)
 {
@@ -163,6 +172,13 @@ pipe_open (struct conn *c)
   int sz = fcntl (c->pipe[1], F_GETPIPE_SZ);
   c->pipe_size = sz > 0 ? (uint32_t)sz : 65536;
   return 0;
+}
+
+void
+nbds_splice_init (struct conn *c)
+{
+  c->pipe[0] = c->pipe[1] = -1;
+  c->splice_ok = is_unix (c->fd);
 }
 
 void
@@ -182,7 +198,7 @@ nbds_splice_read (struct conn *c, const struct request *r)
   uint8_t h[16];
   int ret;
 
-  if (e->be->read_runs (e->h, r->count, r->offset, plan_run, &plan) == -1 ||
+  if (!c->splice_ok || e->be->read_runs (e->h, r->count, r->offset, plan_run, &plan) == -1 ||
       plan.direct == r->count)
     return 2;
   be32_put (h, NBDS_SIMPLE_MAGIC);
