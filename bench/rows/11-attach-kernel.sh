@@ -14,10 +14,11 @@
 # instruction-counted clock (-icount shift=0,sleep=on: 1 ns per instruction while it runs,
 # host time while idle, as disk waits must count; sleep=off would warp the clock over every
 # disk wait to the next timer, nbd's 30 s timeout included): MB/s repeat to a few % whatever
-# the load, only the ratio means anything, and it is mostly a count of memory copies: under
-# TCG a copy costs ~30× what it costs on a host while the virtual disk's DMA costs the guest
-# nothing, so loop with direct I/O (no copy but dd's own) is at its best and buse's path
-# (pread from the store's page cache, send, the kernel's receive: three more) at its worst.
+# the load, only the ratio means anything, and it is a count of CPU work: every run is CPU-bound,
+# the virtual disk's DMA costs the guest nothing, so loop with direct I/O (no copy but dd's
+# own) is at its best.  buse's path adds the kernel's NBD client (a socket call per 4 KiB page,
+# a copy on receive) and buse's own work (O_DIRECT on the layer's top diff, then a send that
+# copies; splice without a copy from page-cache files, as in the tmpfs variant).
 # Limits: /dev/nbdN keeps what buse sets (nbd/kdev-kernel.c: 1280 KiB requests, 4 MiB
 # read-ahead); loop gets the same; each keeps its default scheduler.  Goal: buse ≥ 0.8× loop.
 source "$(dirname "$0")/../lib.sh"

@@ -7,9 +7,9 @@
 #   disk   on an ext4 on the guest's virtio disk /dev/vda (run.sh KERNEL_DISK, a file on the
 #          host opened with cache=none), the loop device with --direct-io=on as buse's fuse
 #          mode and hosts have it: the comparison a host has.  Keys buse.*, loop.*.
-#   tmpfs  in the guest's tmpfs: a cold loop read is one memory copy, buse's is three (pread,
-#          send, the kernel's receive), so under TCG this measures copies.  Keys buse-ram.*,
-#          loop-ram.*.
+#   tmpfs  in the guest's tmpfs (no O_DIRECT there): a cold loop read is one memory copy,
+#          buse's one too (the kernel's receive; buse splices the page cache's pages), plus
+#          the NBD client's socket work.  Keys buse-ram.*, loop-ram.*.
 # Write: dd bs=1M conv=fsync of MIB MiB of random data (cached in tmpfs), each run a new file
 # after the last one was removed and trimmed.  Read: dd bs=1M of it after drop_caches (the
 # guest is ours alone: the store's page cache goes too).  The two alternate, run by run.
@@ -91,7 +91,8 @@ teardown() { # BUSE LOOP
 }
 
 # prof NAME.OP CMD...: run CMD, under perf record when the guest has perf (run.sh
-# KERNEL_PERF), then print its top symbols as "PERF NAME.OP  pct  comm  symbol" lines.
+# KERNEL_PERF; KERNEL_APPEND=PERF_HZ=N sets the sampling rate, default 100), then print the
+# shares of its top commands and symbols as "PERF NAME.OP  pct  comm [symbol]" lines.
 prof() {
   k=$1; shift
   [ -x /bin/perf ] || { "$@"; return; }
