@@ -6,6 +6,7 @@
  * worker sleeps are done by the reader itself.  On DISC, EOF, a protocol violation or a failed send, the reader
  * stops, the queue is drained (every accepted request still gets its reply), the workers
  * are joined, and only then is the socket closed and the export released. */
+#include <malloc.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -14,41 +15,19 @@
 /* Buffers: a stream of big READs or WRITEs would otherwise malloc and free one buffer per
  * request, and glibc gives big freed blocks back to the kernel, so every request faulted in
  * (and the kernel zeroed) fresh pages before the real copy.  A connection keeps up to
- * POOL_MAX freed buffers of POOL_MIN..POOL_BIG bytes, POOL_BYTES in all (nbdkit keeps one
- * buffer per thread, 16 per connection); POOL_BIG covers the 1280 KiB requests of a kernel
- * device (nbd/kdev-kernel.c).  A header holding its size (which also links the free ones)
- * sits just before the data; data of POOL_MIN bytes or more starts on a page boundary, so
- * a backend may hand it to O_DIRECT I/O (layers/io.c does). */
-#define POOL_MAX   32
+ * NBDS_POOL_MAX freed buffers of POOL_MIN..POOL_BIG bytes, POOL_BYTES in all (nbdkit keeps
+ * one buffer per thread, 16 per connection); POOL_BIG covers the 1280 KiB requests of a
+ * kernel device (nbd/kdev-kernel.c).  A buffer of POOL_MIN bytes or more starts on a page
+ * boundary, so a backend may hand it to O_DIRECT I/O (layers/io.c does); its size is what
+ * malloc_usable_size says, so no header page is spent on it. */
 #define POOL_MIN   4096
 #define POOL_BIG   (4u << 20)
 #define POOL_BYTES (8u << 20)
-#define POOL_ROUND (64u << 10) /* a pooled buffer's size is rounded up to a multiple */
-#define BUF_ALIGN  4096
-
-struct pool_buf {
-  struct pool_buf *next;
-  size_t size; /* bytes after the header */
-} __attribute__ ((aligned (16)));
-
-/* Bytes from the start of a buffer's allocation to its data. */
-static size_t
-buf_lead (size_t size)
-{
-  return size >= POOL_MIN ? BUF_ALIGN : sizeof (struct pool_buf);
-}
-
-static void
-buf_free (struct pool_buf *b)
-{
-  if (b)
-    free ((char *)(b + 1) - buf_lead (b->size));
-}
+#define POOL_ROUND (64u << 10) /* sizes from this up are rounded up to a multiple of it */
 
 void *
 nbds_buf_get (struct conn *c, size_t size)
 {
-  struct pool_buf *b = NULL, **pp;
   void *p = NULL;
 
   if (size >= POOL_MIN && size <= POOL_BIG) {
@@ -56,47 +35,48 @@ nbds_buf_get (struct conn *c, size_t size)
      * grows from 128 KiB to 1280 KiB), and freeing a small one to make a big one would give
      * the pages back and fault fresh (zeroed) ones in */
     pthread_mutex_lock (&c->pool_lock);
-    for (pp = &c->pool; *pp && (*pp)->size < size; pp = &(*pp)->next)
-      ;
-    if ((b = *pp) != NULL)
-      *pp = b->next, c->npool--, c->pool_bytes -= b->size;
+    for (unsigned i = 0; i < c->npool; i++) {
+      size_t have = malloc_usable_size (c->pool[i]);
+      if (have >= size) {
+        p = c->pool[i];
+        c->pool[i] = c->pool[--c->npool];
+        c->pool_bytes -= have;
+        break;
+      }
+    }
     pthread_mutex_unlock (&c->pool_lock);
-    if (b)
-      return b + 1;
-    size = (size + POOL_ROUND - 1) & ~(size_t)(POOL_ROUND - 1);
+    if (p)
+      return p;
+    if (size >= POOL_ROUND)
+      size = (size + POOL_ROUND - 1) & ~(size_t)(POOL_ROUND - 1);
   }
-  if (size >= POOL_MIN ? posix_memalign (&p, BUF_ALIGN, BUF_ALIGN + size) != 0
-                       : (p = malloc (sizeof *b + size)) == NULL)
-    return NULL;
-  b = (struct pool_buf *)((char *)p + buf_lead (size)) - 1;
-  b->size = size;
-  return b + 1;
+  if (size < POOL_MIN)
+    return malloc (size);
+  return posix_memalign (&p, POOL_MIN, size) == 0 ? p : NULL;
 }
 
 void
 nbds_buf_put (struct conn *c, void *buf)
 {
-  struct pool_buf *b = buf ? (struct pool_buf *)buf - 1 : NULL;
+  size_t have = buf ? malloc_usable_size (buf) : 0;
 
-  if (b && b->size >= POOL_MIN && b->size <= POOL_BIG) {
+  if (have >= POOL_MIN && have <= POOL_BIG + POOL_MIN && ((uintptr_t)buf & (POOL_MIN - 1)) == 0) {
     pthread_mutex_lock (&c->pool_lock);
-    if (c->npool < POOL_MAX && c->pool_bytes + b->size <= POOL_BYTES) {
-      b->next = c->pool;
-      c->pool = b, c->npool++, c->pool_bytes += b->size, b = NULL;
+    if (c->npool < NBDS_POOL_MAX && c->pool_bytes + have <= POOL_BYTES) {
+      c->pool[c->npool++] = buf, c->pool_bytes += have;
+      buf = NULL;
     }
     pthread_mutex_unlock (&c->pool_lock);
   }
-  buf_free (b);
+  free (buf);
 }
 
 static void
 pool_free (struct conn *c)
 {
-  for (struct pool_buf *b = c->pool, *next; b; b = next) {
-    next = b->next;
-    buf_free (b);
-  }
-  c->pool = NULL, c->npool = 0, c->pool_bytes = 0;
+  for (unsigned i = 0; i < c->npool; i++)
+    free (c->pool[i]);
+  c->npool = 0, c->pool_bytes = 0;
   pthread_mutex_destroy (&c->pool_lock);
 }
 

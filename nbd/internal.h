@@ -143,6 +143,8 @@ struct nbds_server {
 
 /* One client connection.  The reader thread does the handshake and then reads requests;
  * workers run them and send the replies (under send_lock, in any order). */
+#define NBDS_POOL_MAX 32 /* idle buffers a connection keeps (conn.c) */
+
 struct conn {
   struct conn *next; /* in srv->conns */
   struct nbds_server *srv;
@@ -182,7 +184,7 @@ struct conn {
 
   /* freed READ/WRITE buffers kept for the next requests (see nbds_buf_get) */
   pthread_mutex_t pool_lock;
-  struct pool_buf *pool;
+  void *pool[NBDS_POOL_MAX];
   unsigned npool;
   size_t pool_bytes;
 };
