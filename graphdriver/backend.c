@@ -20,8 +20,9 @@ lb_pread (void *h, void *buf, uint32_t count, uint64_t offset)
 }
 
 static int
-lb_read_runs (void *h, uint32_t count, uint64_t offset, nbds_run_fn fn, void *cbdata)
+lb_read_runs (void *h, uint32_t count, uint64_t offset, bool probe, nbds_run_fn fn, void *cbdata)
 {
+  (void)probe;
   return layer_stack_read_runs (h, count, offset, fn, cbdata);
 }
 

@@ -98,13 +98,14 @@ m_pread (void *h, void *buf, uint32_t count, uint64_t offset)
   return account (mh, OP_READ, count, t0, mh->be->pread (mh->h, buf, count, offset));
 }
 
-/* Wraps only gd_layer_backend, which has read_runs. */
+/* Wraps only gd_layer_backend, which has read_runs.  A probe is not a read. */
 static int
-m_read_runs (void *h, uint32_t count, uint64_t offset, nbds_run_fn fn, void *cbdata)
+m_read_runs (void *h, uint32_t count, uint64_t offset, bool probe, nbds_run_fn fn, void *cbdata)
 {
   struct mhandle *mh = h;
   uint64_t t0 = now_ns ();
-  return account (mh, OP_READ, count, t0, mh->be->read_runs (mh->h, count, offset, fn, cbdata));
+  int r = mh->be->read_runs (mh->h, count, offset, probe, fn, cbdata);
+  return probe ? r : account (mh, OP_READ, count, t0, r);
 }
 
 static int

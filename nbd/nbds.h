@@ -44,8 +44,10 @@ struct nbds_backend {
   int (*pread_nowait) (void *h, void *buf, uint32_t count, uint64_t offset);
   /* Optional: the files [offset, offset+count) is read from, run by run in order, fn called
    * while the runs stay valid; what fn returns -1 for stops it (-1).  The server then splices
-   * the data from those files into the socket instead of copying it through a buffer. */
-  int (*read_runs) (void *h, uint32_t count, uint64_t offset, nbds_run_fn fn, void *cbdata);
+   * the data from those files into the socket instead of copying it through a buffer.  probe:
+   * the server only looks at the runs (it reads them in a second call), not a read to count. */
+  int (*read_runs) (void *h, uint32_t count, uint64_t offset, bool probe, nbds_run_fn fn,
+                    void *cbdata);
 };
 
 /* ---- server ------------------------------------------------------------------------- */

@@ -198,7 +198,7 @@ nbds_splice_read (struct conn *c, const struct request *r)
   uint8_t h[16];
   int ret;
 
-  if (!c->splice_ok || e->be->read_runs (e->h, r->count, r->offset, plan_run, &plan) == -1 ||
+  if (!c->splice_ok || e->be->read_runs (e->h, r->count, r->offset, true, plan_run, &plan) == -1 ||
       plan.direct == r->count)
     return 2;
   be32_put (h, NBDS_SIMPLE_MAGIC);
@@ -215,7 +215,7 @@ nbds_splice_read (struct conn *c, const struct request *r)
   }
   ret = send_more (&x, h, sizeof h);
   if (ret == 0)
-    ret = e->be->read_runs (e->h, r->count, r->offset, send_run, &x);
+    ret = e->be->read_runs (e->h, r->count, r->offset, false, send_run, &x);
   if (ret == 0 && x.sent != x.total) {
     errno = EIO;
     ret = -1;
