@@ -133,47 +133,50 @@ read_run (struct layer_stack *ls, int fd, void *buf, uint64_t len, uint64_t off)
   return 0;
 }
 
+/* The run of [pos, end) that starts at POS, read from one fd (-1: zeros); *stop gets its
+ * end.  Runs of a range are taken in order with one cursor. */
+static int
+run_at (struct layer_stack *ls, struct cursor *c, uint64_t pos, uint64_t end, uint64_t *stop)
+{
+  uint64_t rend, e2;
+  int fd = source (ls, c, pos >> LAYER_BS_SHIFT, &rend);
+
+  while (rend < c->lim && source (ls, c, rend, &e2) == fd)
+    rend = e2;
+  *stop = MIN (end, rend << LAYER_BS_SHIFT);
+  return fd;
+}
+
 static int
 pread_locked (struct layer_stack *ls, uint8_t *buf, uint32_t count, uint64_t offset)
 {
-  uint64_t pos = offset, end = offset + count;
-  uint64_t lim = (end + LAYER_BS - 1) >> LAYER_BS_SHIFT;
-  struct cursor c = { lim, 0, 0 };
+  uint64_t end = offset + count;
+  struct cursor c = { (end + LAYER_BS - 1) >> LAYER_BS_SHIFT, 0, 0 };
 
-  while (pos < end) {
-    uint64_t rend, e2;
-    int fd = source (ls, &c, pos >> LAYER_BS_SHIFT, &rend);
-    while (rend < lim && source (ls, &c, rend, &e2) == fd)
-      rend = e2;
-    uint64_t stop = MIN (end, rend << LAYER_BS_SHIFT);
+  for (uint64_t pos = offset, stop; pos < end; pos = stop) {
+    int fd = run_at (ls, &c, pos, end, &stop);
     if (read_run (ls, fd, buf + (pos - offset), stop - pos, pos) == -1)
       return -1;
-    pos = stop;
   }
   return 0;
 }
 
 int
 layer_stack_read_runs (struct layer_stack *ls, uint32_t count, uint64_t offset,
-                       int (*fn) (void *cbdata, int fd, uint64_t off, uint64_t len), void *cbdata)
+                       int (*fn) (void *cbdata, int fd, uint64_t off, uint64_t len, bool direct),
+                       void *cbdata)
 {
-  uint64_t pos = offset, end = offset + count;
-  uint64_t lim = (end + LAYER_BS - 1) >> LAYER_BS_SHIFT;
-  struct cursor c = { lim, 0, 0 };
+  uint64_t end = offset + count;
+  struct cursor c = { (end + LAYER_BS - 1) >> LAYER_BS_SHIFT, 0, 0 };
   int r;
 
   pthread_rwlock_rdlock (&ls->lock);
   r = check_range (ls, count, offset, false);
-  while (r == 0 && pos < end) {
-    uint64_t rend, e2;
-    int fd = source (ls, &c, pos >> LAYER_BS_SHIFT, &rend);
-    while (rend < lim && source (ls, &c, rend, &e2) == fd)
-      rend = e2;
-    uint64_t stop = MIN (end, rend << LAYER_BS_SHIFT);
+  for (uint64_t pos = offset, stop; r == 0 && pos < end; pos = stop) {
+    int fd = run_at (ls, &c, pos, end, &stop);
     if (fd >= 0 && fd == ls->top->data_fd) /* no buffer: only the range must be aligned */
       fd = data_fd_for (ls->top, NULL, stop - pos, pos);
-    r = fn (cbdata, fd, pos, stop - pos);
-    pos = stop;
+    r = fn (cbdata, fd, pos, stop - pos, fd >= 0 && fd == ls->top->dio_fd);
   }
   pthread_rwlock_unlock (&ls->lock);
   return r;

@@ -76,10 +76,12 @@ uint64_t layer_stack_size (struct layer_stack *ls);
 bool layer_stack_writable (struct layer_stack *ls);
 int layer_stack_pread (struct layer_stack *ls, void *buf, uint32_t count, uint64_t offset);
 /* What layer_stack_pread would read, as runs: fn gets each contiguous run's data fd and offset
- * (the file offset is the device offset; fd -1: zeros) while the stack cannot change under it.
- * Stops at fn's first -1 and returns it; 0 when every run was given. */
+ * (the file offset is the device offset; fd -1: zeros) while the stack cannot change under it;
+ * direct: FD is opened O_DIRECT (aligned buffers only).  Stops at fn's first -1 and returns
+ * it; 0 when every run was given. */
 int layer_stack_read_runs (struct layer_stack *ls, uint32_t count, uint64_t offset,
-                           int (*fn) (void *cbdata, int fd, uint64_t off, uint64_t len),
+                           int (*fn) (void *cbdata, int fd, uint64_t off, uint64_t len,
+                                      bool direct),
                            void *cbdata);
 int layer_stack_pwrite (struct layer_stack *ls, const void *buf, uint32_t count, uint64_t offset,
                         bool fua);

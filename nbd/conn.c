@@ -60,6 +60,8 @@ nbds_buf_put (struct conn *c, void *buf)
 {
   size_t have = buf ? malloc_usable_size (buf) : 0;
 
+  /* a pooled buffer is page-aligned (malloc's small ones are not); malloc may give a little
+   * more than was asked, hence the slack above POOL_BIG */
   if (have >= POOL_MIN && have <= POOL_BIG + POOL_MIN && ((uintptr_t)buf & (POOL_MIN - 1)) == 0) {
     pthread_mutex_lock (&c->pool_lock);
     if (c->npool < NBDS_POOL_MAX && c->pool_bytes + have <= POOL_BYTES) {

@@ -236,7 +236,8 @@ int nbds_block_status (struct conn *c, struct request *r);
 
 /* reply.c */
 int nbds_send_all (int fd, const void *buf, size_t len);
-int nbds_recv_all (int fd, void *buf, size_t len); /* 0 ok, -1 error or EOF */
+int nbds_send_flags (int fd, const void *buf, size_t len, int flags); /* MSG_NOSIGNAL too */
+int nbds_recv_all (int fd, void *buf, size_t len);                    /* 0 ok, -1 error or EOF */
 int nbds_reply_simple (struct conn *c, uint64_t cookie, uint32_t error, const void *data,
                        uint32_t len);
 int nbds_reply_error (struct conn *c, uint64_t cookie, int nbd_err, const char *msg);

@@ -14,8 +14,9 @@
 #define NBDS_EXTENT_ZERO 2u /* reads as zeroes */
 
 typedef int (*nbds_extent_fn) (void *cbdata, uint64_t offset, uint64_t length, uint32_t flags);
-/* One run of a read: LEN bytes at OFF of file FD (-1: zeros).  0 go on, -1 stop (errno). */
-typedef int (*nbds_run_fn) (void *cbdata, int fd, uint64_t off, uint64_t len);
+/* One run of a read: LEN bytes at OFF of file FD (-1: zeros), DIRECT if FD is opened
+ * O_DIRECT.  0 go on, -1 stop (errno). */
+typedef int (*nbds_run_fn) (void *cbdata, int fd, uint64_t off, uint64_t len, bool direct);
 
 /* A backend is a table of callbacks over an opaque handle.  Every call returns 0 on success
  * or -1 with errno set (and err_set for the log); the server maps errno to NBD_E* in one place.

@@ -8,11 +8,11 @@
 #include "nbd/internal.h"
 
 static int
-sendv_all (int fd, struct iovec *iov, int n)
+sendv_all (int fd, struct iovec *iov, int n, int flags)
 {
   while (n > 0) {
     struct msghdr msg = { .msg_iov = iov, .msg_iovlen = n };
-    ssize_t r = sendmsg (fd, &msg, MSG_NOSIGNAL);
+    ssize_t r = sendmsg (fd, &msg, MSG_NOSIGNAL | flags);
     if (r == -1 && errno == EINTR)
       continue;
     if (r == -1)
@@ -30,11 +30,17 @@ sendv_all (int fd, struct iovec *iov, int n)
 }
 
 int
-nbds_send_all (int fd, const void *buf, size_t len)
+nbds_send_flags (int fd, const void *buf, size_t len, int flags)
 {
   struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 
-  return sendv_all (fd, &iov, 1);
+  return sendv_all (fd, &iov, 1, flags);
+}
+
+int
+nbds_send_all (int fd, const void *buf, size_t len)
+{
+  return nbds_send_flags (fd, buf, len, 0);
 }
 
 int
@@ -63,7 +69,7 @@ conn_sendv (struct conn *c, struct iovec *iov, int n)
   int r;
 
   pthread_mutex_lock (&c->send_lock);
-  r = c->dead ? -1 : sendv_all (c->fd, iov, n);
+  r = c->dead ? -1 : sendv_all (c->fd, iov, n, 0);
   if (r == -1 && !c->dead) {
     c->dead = true;
     shutdown (c->fd, SHUT_RDWR);

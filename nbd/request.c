@@ -193,13 +193,12 @@ do_read (struct conn *c, struct request *r)
 {
   const struct export *e = c->exp;
   char *buf;
-  int ret = -1;
+  int ret = -1, s;
 
   if (r->count >= SPLICE_MIN && !c->structured && e->be->read_runs &&
-      (ret = nbds_splice_read (c, r)) != 2)
-    return ret;
+      (s = nbds_splice_read (c, r)) != 2)
+    return s;
   buf = nbds_buf_get (c, r->count);
-  ret = -1;
 
   if (buf == NULL)
     errno = ENOMEM;

@@ -32,27 +32,17 @@
 
 static const char zeros[ZERO_CHUNK];
 
-static bool
-is_direct (int fd)
-{
-  int fl = fcntl (fd, F_GETFL);
-  return fl != -1 && (fl & O_DIRECT);
-}
-
 /* ---- is it worth it ---------------------------------------------------------------- */
 
-struct plan {
-  uint64_t direct; /* bytes of O_DIRECT runs */
-};
-
+/* Probe: stops at the first run that is not O_DIRECT (*cbdata set: splicing pays). */
 static int
-plan_run (void *cbdata, int fd, uint64_t off, uint64_t len)
+plan_run (void *cbdata, int fd, uint64_t off, uint64_t len, bool direct)
 {
-  struct plan *p = cbdata;
-  (void)off;
-  if (fd >= 0 && is_direct (fd))
-    p->direct += len;
-  return 0;
+  (void)fd, (void)off, (void)len;
+  if (direct)
+    return 0;
+  *(bool *)cbdata = true;
+  return -1;
 }
 
 /* ---- sending ------------------------------------------------------------------------ */
@@ -66,17 +56,13 @@ struct run_ctx {
 static int
 send_more (struct run_ctx *x, const void *buf, size_t len)
 {
-  while (len > 0) {
-    int more = x->sent + len < x->total ? MSG_MORE : 0; /* TCP: no partial frame left corked */
-    ssize_t r = send (x->c->fd, buf, len, MSG_NOSIGNAL | more);
-    if (r == -1 && errno == EINTR)
-      continue;
-    if (r == -1) {
-      x->sock_failed = true;
-      return -1;
-    }
-    buf = (const char *)buf + r, len -= r, x->sent += r;
+  int more = x->sent + len < x->total ? MSG_MORE : 0; /* TCP: no partial frame left corked */
+
+  if (nbds_send_flags (x->c->fd, buf, len, more) == -1) {
+    x->sock_failed = true;
+    return -1;
   }
+  x->sent += len;
   return 0;
 }
 
@@ -119,7 +105,7 @@ drain (struct run_ctx *x, size_t n)
 }
 
 static int
-send_run (void *cbdata, int fd, uint64_t off, uint64_t len)
+send_run (void *cbdata, int fd, uint64_t off, uint64_t len, bool direct)
 {
   struct run_ctx *x = cbdata;
   struct conn *c = x->c;
@@ -131,7 +117,7 @@ send_run (void *cbdata, int fd, uint64_t off, uint64_t len)
       return -1;
     len -= n;
   }
-  if (len > 0 && is_direct (fd))
+  if (len > 0 && direct)
     return copy_run (x, fd, off, len);
   while (len > 0) {
     ssize_t n =
@@ -143,7 +129,7 @@ send_run (void *cbdata, int fd, uint64_t off, uint64_t len)
     if (n == -1)
       return -1;
     if (n == 0) /* past the end of the file: it reads as zeros */
-      return send_run (cbdata, -1, (uint64_t)pos, len);
+      return send_run (cbdata, -1, (uint64_t)pos, len, false);
     if (drain (x, n) == -1)
       return -1;
     len -= n;
@@ -193,14 +179,16 @@ int
 nbds_splice_read (struct conn *c, const struct request *r)
 {
   const struct export *e = c->exp;
-  struct plan plan = { 0 };
+  bool worth = false;
   struct run_ctx x = { .c = c, .total = 16 + (uint64_t)r->count };
   uint8_t h[16];
   int ret;
 
-  if (!c->splice_ok || e->be->read_runs (e->h, r->count, r->offset, true, plan_run, &plan) == -1 ||
-      plan.direct == r->count)
+  if (!c->splice_ok)
     return 2;
+  e->be->read_runs (e->h, r->count, r->offset, true, plan_run, &worth);
+  if (!worth)
+    return 2; /* all O_DIRECT (or an error the usual path will report) */
   be32_put (h, NBDS_SIMPLE_MAGIC);
   be32_put (h + 4, 0);
   be64_put (h + 8, r->cookie);
