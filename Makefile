@@ -18,8 +18,11 @@ override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthr
 override LDLIBS += $(PKG_LIBS) -pthread -lm
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRCS := $(sort $(wildcard common/*.c nbd/*.c layers/*.c graphdriver/*.c))
-LIB_SRCS := $(filter-out graphdriver/main.c,$(LIB_SRCS))
+# Module folders, bottom first (the order DESIGN's layering runs in; tests/meta/test-layering.sh
+# checks that includes only run downwards).
+MODULES  := common nbd attach layers mounts archive graphdriver cli
+LIB_SRCS := $(sort $(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
+LIB_SRCS := $(filter-out cli/main.c,$(LIB_SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
@@ -44,7 +47,7 @@ $(BUILD)/libbuse.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUSE): $(BUILD)/graphdriver/main.o $(BUILD)/libbuse.a
+$(BUSE): $(BUILD)/cli/main.o $(BUILD)/libbuse.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libbuse.a $(HDRS)

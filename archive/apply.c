@@ -1,4 +1,4 @@
-/* archive.c: gd_apply_tar — apply a layer tar (ApplyDiff) to a mounted rootfs.
+/* apply.c: ar_apply_tar — apply a layer tar (ApplyDiff) to a mounted rootfs.
  *
  * Follows moby 20.10's UnpackLayer: members are applied in order; ".wh.NAME" removes NAME,
  * ".wh..wh..opq" empties its directory of everything this tar did not create, other AUFS
@@ -6,7 +6,7 @@
  * a directory (then only its metadata changes); directory times are set last; missing
  * parents are made 0755 (moby: 0600); the size is the bytes of regular files.  The stream
  * is read through libarchive (any compression) and never buffered whole.  All filesystem
- * access goes through archive-fs.c, so a hostile name cannot reach outside the root.
+ * access goes through fs.c, so a hostile name cannot reach outside the root.
  * Regular files are written sparsely: holes from the tar and all-zero 4 KiB blocks are
  * skipped, which keeps the thin block layers under us thin. */
 #include <archive.h>
@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#include "graphdriver/archive-internal.h"
+#include "archive/internal.h"
 
 #define READ_BUF  (256 * 1024)
 #define ZERO_UNIT 4096
@@ -34,8 +34,8 @@ struct dir_time {
 struct apply {
   int root_fd;
   struct archive *a;
-  const struct gd_idmaps *maps;
-  gd_read_fn rd;
+  const struct ar_idmaps *maps;
+  ar_read_fn rd;
   void *ctx;
   char *buf;
   bool rd_failed;
@@ -43,7 +43,7 @@ struct apply {
   struct dir_time *dirs;
   size_t n_dirs, cap_dirs;
   uint64_t size;
-  struct gd_tar_touch *touch; /* an apply onto a clone: keep identical files, record paths */
+  struct ar_tar_touch *touch; /* an apply onto a clone: keep identical files, record paths */
 };
 
 static la_ssize_t
@@ -107,7 +107,7 @@ static int
 set_owner (struct apply *ap, int pfd, const char *base, struct archive_entry *e)
 {
   uint32_t uid, gid;
-  const struct gd_idmaps *m = ap->maps;
+  const struct ar_idmaps *m = ap->maps;
   struct stat st;
 
   if (afs_map_id (m ? m->uid : NULL, m ? m->n_uid : 0, archive_entry_uid (e), true, &uid) == -1 ||
@@ -480,11 +480,11 @@ drain (struct apply *ap)
     ;
 }
 
-static int apply_run (struct apply *ap, const char *root, gd_apply_fixup_fn fixup, void *fixup_ctx,
+static int apply_run (struct apply *ap, const char *root, ar_apply_fixup_fn fixup, void *fixup_ctx,
                       uint64_t *size);
 
 int
-gd_apply_tar (const char *root, gd_read_fn rd, void *ctx, const struct gd_idmaps *maps,
+ar_apply_tar (const char *root, ar_read_fn rd, void *ctx, const struct ar_idmaps *maps,
               uint64_t *size)
 {
   struct apply ap = { .root_fd = -1, .maps = maps, .rd = rd, .ctx = ctx };
@@ -493,8 +493,8 @@ gd_apply_tar (const char *root, gd_read_fn rd, void *ctx, const struct gd_idmaps
 }
 
 int
-gd_apply_tar_keep (const char *root, gd_read_fn rd, void *ctx, const struct gd_idmaps *maps,
-                   gd_apply_fixup_fn fixup, void *fixup_ctx, uint64_t *size)
+ar_apply_tar_keep (const char *root, ar_read_fn rd, void *ctx, const struct ar_idmaps *maps,
+                   ar_apply_fixup_fn fixup, void *fixup_ctx, uint64_t *size)
 {
   struct apply ap = { .root_fd = -1, .maps = maps, .rd = rd, .ctx = ctx };
   int r;
@@ -508,7 +508,7 @@ gd_apply_tar_keep (const char *root, gd_read_fn rd, void *ctx, const struct gd_i
 
 /* The members, then FIXUP (may be NULL), then the directory times. */
 static int
-apply_run (struct apply *ap, const char *root, gd_apply_fixup_fn fixup, void *fixup_ctx,
+apply_run (struct apply *ap, const char *root, ar_apply_fixup_fn fixup, void *fixup_ctx,
            uint64_t *size)
 {
   int r = -1;

@@ -10,7 +10,7 @@
  * each lookup in it gives exactly what lstat, lgetxattr ("security.capability") and readdir give
  * on a mount of it: mode, owner, rdev, mtime, size, inode number; names, inodes, types
  * (security.capability as the kernel shows it, see cap_as_seen).  A parent that is mounted
- * may be written or hold unreplayed journal blocks: api_diffs.c mounts-and-shares it then. */
+ * may be written or hold unreplayed journal blocks: api-diffs.c mounts-and-shares it then. */
 #include <dirent.h>
 #include <endian.h>
 #include <ext2fs/ext2fs.h>
@@ -21,11 +21,11 @@
 #include <linux/capability.h>
 #include <sys/sysmacros.h>
 
-#include "graphdriver/changes-guide.h"
+#include "archive/internal.h"
 
 #define NAME_FMT "buse-layer:%p" /* the channel's "device name" carries the stack */
 
-struct gd_ext2 {
+struct ar_ext2 {
   struct layer_stack *ls;
   ext2_filsys fs;
   ext2_ino_t root; /* rootfs/: the tree's root */
@@ -141,10 +141,10 @@ static struct struct_io_manager layer_io = {
 
 /* ---- open / close ----------------------------------------------------------------- */
 
-struct gd_ext2 *
-gd_ext2_open (struct layer_store *st, const char *id)
+struct ar_ext2 *
+ar_ext2_open (struct layer_store *st, const char *id)
 {
-  struct gd_ext2 *x = calloc (1, sizeof *x);
+  struct ar_ext2 *x = calloc (1, sizeof *x);
   char name[64];
   errcode_t e;
 
@@ -172,12 +172,12 @@ gd_ext2_open (struct layer_store *st, const char *id)
   }
   return x;
 err:
-  gd_ext2_close (x);
+  ar_ext2_close (x);
   return NULL;
 }
 
 void
-gd_ext2_close (struct gd_ext2 *x)
+ar_ext2_close (struct ar_ext2 *x)
 {
   if (!x)
     return;
@@ -191,7 +191,7 @@ gd_ext2_close (struct gd_ext2 *x)
 
 /* The inode of REL ("" or "/a/b" under rootfs/), not following a last symlink.  1: absent. */
 static int
-lookup (struct gd_ext2 *x, const char *rel, ext2_ino_t *ino)
+lookup (struct ar_ext2 *x, const char *rel, ext2_ino_t *ino)
 {
   errcode_t e;
 
@@ -267,7 +267,7 @@ cap_as_seen (unsigned char *v, size_t len)
 /* security.capability of INO into CAP (*CAPLEN 0: none, or longer than CAPMAX, as an
  * lgetxattr into a CAPMAX-byte buffer gives). */
 static int
-read_cap (struct gd_ext2 *x, ext2_ino_t ino, const char *rel, unsigned char *cap, size_t capmax,
+read_cap (struct ar_ext2 *x, ext2_ino_t ino, const char *rel, unsigned char *cap, size_t capmax,
           size_t *caplen)
 {
   struct ext2_xattr_handle *h = NULL;
@@ -298,7 +298,7 @@ read_cap (struct gd_ext2 *x, ext2_ino_t ino, const char *rel, unsigned char *cap
 }
 
 int
-gd_ext2_stat (struct gd_ext2 *x, const char *rel, struct stat *st, unsigned char *cap,
+ar_ext2_stat (struct ar_ext2 *x, const char *rel, struct stat *st, unsigned char *cap,
               size_t capmax, size_t *caplen, bool *exists)
 {
   struct ext2_inode_large in;
@@ -342,7 +342,7 @@ dtype_of (int ft)
 }
 
 struct lister {
-  gd_ext2_entry_fn fn;
+  ar_ext2_entry_fn fn;
   void *cbdata;
   int r;
 };
@@ -367,7 +367,7 @@ list_one (ext2_ino_t dir, int entry, struct ext2_dir_entry *de, int offset, int 
 }
 
 int
-gd_ext2_list (struct gd_ext2 *x, const char *rel, gd_ext2_entry_fn fn, void *cbdata)
+ar_ext2_list (struct ar_ext2 *x, const char *rel, ar_ext2_entry_fn fn, void *cbdata)
 {
   struct lister l = { fn, cbdata, 0 };
   ext2_ino_t ino;

@@ -1,4 +1,4 @@
-/* changes-guide.c: gd_guide_new — which inodes of a layer's ext4 may differ from its parent's.
+/* changes-guide.c: ar_guide_new — which inodes of a layer's ext4 may differ from its parent's.
  *
  * Docker's naive diff stats every file of both trees; on a 50,000-file image that is most of
  * a `docker commit`.  But a layer and its parent are the same filesystem up to the diffs where
@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graphdriver/changes-guide.h"
+#include "archive/internal.h"
 
 #define FS_BS          4096u /* ext4 block = layer block: required */
 #define SB_OFF         1024
@@ -102,8 +102,8 @@ same_geom (const struct geom *a, const struct geom *b)
 struct mapper {
   const struct geom *geom;
   uint32_t *order;
-  struct gd_guide *guide;
-  const struct gd_journal *j;
+  struct ar_guide *guide;
+  const struct ar_journal *j;
   uint64_t *jb; /* journal blocks to scan */
   size_t njb, capjb;
 };
@@ -118,7 +118,7 @@ cmp_itable (const void *a, const void *b, void *arg)
 }
 
 static void
-mark_inodes (struct gd_guide *g, uint64_t first, uint64_t n)
+mark_inodes (struct ar_guide *g, uint64_t first, uint64_t n)
 {
   for (uint64_t i = first; i < first + n && i <= g->ninodes; i++)
     if (!(g->cand[i / 64] & 1ull << (i % 64))) {
@@ -165,7 +165,7 @@ mark_run (void *cbdata, uint64_t b, uint64_t n)
 
   mark_itable (m, b, n);
   for (uint64_t i = b; m->j && i < b + n; i++) {
-    if (!gd_journal_has (m->j, i))
+    if (!ar_journal_has (m->j, i))
       continue;
     if (m->njb == m->capjb) {
       size_t cap = m->capjb ? 2 * m->capjb : 256;
@@ -182,11 +182,11 @@ mark_run (void *cbdata, uint64_t b, uint64_t n)
 }
 
 /* The journal of layer ID's ext4, or NULL + err. */
-static struct gd_journal *
+static struct ar_journal *
 open_journal (struct layer_store *st, const char *id, const struct geom *ge)
 {
   struct layer_stack *ls;
-  struct gd_journal *j;
+  struct ar_journal *j;
   uint32_t i = ge->journal_ino - 1;
 
   if (!ge->journal_ino || ge->journal_ino > ge->ninodes) {
@@ -195,7 +195,7 @@ open_journal (struct layer_store *st, const char *id, const struct geom *ge)
   }
   if (!(ls = layer_stack_open (st, id, false)))
     return NULL;
-  j = gd_journal_open (ls, ge->itable[i / ge->ipg] * FS_BS + (uint64_t)(i % ge->ipg) * ge->isz);
+  j = ar_journal_open (ls, ge->itable[i / ge->ipg] * FS_BS + (uint64_t)(i % ge->ipg) * ge->isz);
   layer_stack_close (ls);
   return j;
 }
@@ -212,7 +212,7 @@ scan_journal (struct layer_store *st, const char *id, struct mapper *m)
   if (!(ls = layer_stack_open (st, id, false)))
     return -1;
   for (size_t i = 0; r == 0 && i < m->njb; i++)
-    r = gd_journal_scan (m->j, ls, m->jb[i], mark_block, m);
+    r = ar_journal_scan (m->j, ls, m->jb[i], mark_block, m);
   layer_stack_close (ls);
   log_debug ("gd", "layer %s: %zu journal blocks scanned", id, m->njb);
   return r;
@@ -222,7 +222,7 @@ scan_journal (struct layer_store *st, const char *id, struct mapper *m)
  * or in place) and return 1; else freeze and thaw (every inode change is then in the inode
  * tables on the device).  0: nothing to do. */
 static int
-settle (struct layer_store *st, const struct gd_guide_tree *t, bool sync_only)
+settle (struct layer_store *st, const struct ar_guide_tree *t, bool sync_only)
 {
   struct layer_stack *ls = t->in_use ? layer_stack_open (st, t->id, false) : NULL;
   bool rw = ls && layer_stack_writable (ls);
@@ -247,7 +247,7 @@ settle (struct layer_store *st, const struct gd_guide_tree *t, bool sync_only)
 
 static int
 fill_guide (struct layer_store *st, const char *id, const char *parent, const struct geom *ge,
-            const struct gd_journal *j, struct gd_guide *g)
+            const struct ar_journal *j, struct ar_guide *g)
 {
   struct mapper m = { .geom = ge, .guide = g, .j = j };
   int r;
@@ -274,8 +274,8 @@ fill_guide (struct layer_store *st, const char *id, const char *parent, const st
 /* Settle both trees and read their geometry (A, B): L by syncfs and a scan of its journal
  * (*J) when the journal is one we understand, else by freezing; P by freezing. */
 static int
-prepare (struct layer_store *st, const struct gd_guide_tree *l, const struct gd_guide_tree *p,
-         struct geom *a, struct geom *b, struct gd_journal **j)
+prepare (struct layer_store *st, const struct ar_guide_tree *l, const struct ar_guide_tree *p,
+         struct geom *a, struct geom *b, struct ar_journal **j)
 {
   int synced = settle (st, l, true);
 
@@ -293,12 +293,12 @@ prepare (struct layer_store *st, const struct gd_guide_tree *l, const struct gd_
   return 0;
 }
 
-static struct gd_guide *
-build (struct layer_store *st, const struct gd_guide_tree *l, const struct gd_guide_tree *p)
+static struct ar_guide *
+build (struct layer_store *st, const struct ar_guide_tree *l, const struct ar_guide_tree *p)
 {
   struct geom a = { 0 }, b = { 0 };
-  struct gd_guide *g = calloc (1, sizeof *g);
-  struct gd_journal *j = NULL;
+  struct ar_guide *g = calloc (1, sizeof *g);
+  struct ar_journal *j = NULL;
   int r = -1;
 
   if (!g) {
@@ -311,21 +311,21 @@ build (struct layer_store *st, const struct gd_guide_tree *l, const struct gd_gu
     err_set (errno, "strdup");
   else if (prepare (st, l, p, &a, &b, &j) == 0)
     r = fill_guide (st, l->id, p->id, &a, j, g);
-  gd_journal_free (j);
+  ar_journal_free (j);
   free (a.itable);
   free (b.itable);
   if (r == -1) {
-    gd_guide_free (g);
+    ar_guide_free (g);
     return NULL;
   }
   return g;
 }
 
-struct gd_guide *
-gd_guide_new (struct layer_store *st, const struct gd_guide_tree *l, const struct gd_guide_tree *p)
+struct ar_guide *
+ar_guide_new (struct layer_store *st, const struct ar_guide_tree *l, const struct ar_guide_tree *p)
 {
   const char *mode = getenv ("BUSE_CHANGES");
-  struct gd_guide *g;
+  struct ar_guide *g;
   uint64_t t0 = now_ns ();
 
   if (!p->id || !p->root) {
@@ -348,7 +348,7 @@ gd_guide_new (struct layer_store *st, const struct gd_guide_tree *l, const struc
 }
 
 void
-gd_guide_free (struct gd_guide *g)
+ar_guide_free (struct ar_guide *g)
 {
   if (!g)
     return;
@@ -359,7 +359,7 @@ gd_guide_free (struct gd_guide *g)
 }
 
 bool
-gd_guide_has (const struct gd_guide *g, uint64_t ino)
+ar_guide_has (const struct ar_guide *g, uint64_t ino)
 {
   return ino == 0 || ino > g->ninodes || g->cand[ino / 64] & 1ull << (ino % 64);
 }

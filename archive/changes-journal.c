@@ -15,7 +15,7 @@
  * inode (depth 0) and no fast commits (their records name inodes, not blocks). */
 #include <string.h>
 
-#include "graphdriver/changes-guide.h"
+#include "archive/internal.h"
 
 #define BS              4096u
 #define JBD2_MAGIC      0xC03B3998u
@@ -32,7 +32,7 @@
 #define EXT_MAGIC       0xF30A
 #define EXT_MAX         4
 
-struct gd_journal {
+struct ar_journal {
   size_t n;
   uint64_t lblk[EXT_MAX], pblk[EXT_MAX], len[EXT_MAX];
   unsigned tag_bytes;
@@ -53,7 +53,7 @@ be16 (const unsigned char *p)
 
 /* The extents in the journal inode's i_block (depth 0 only). */
 static int
-load_extents (struct gd_journal *j, const unsigned char *ino)
+load_extents (struct ar_journal *j, const unsigned char *ino)
 {
   const unsigned char *h = ino + 0x28;
 
@@ -73,7 +73,7 @@ load_extents (struct gd_journal *j, const unsigned char *ino)
 
 /* Tag size and layout from the journal superblock (journal block 0). */
 static int
-load_features (struct gd_journal *j, const unsigned char *sb)
+load_features (struct ar_journal *j, const unsigned char *sb)
 {
   uint32_t type = be32 (sb + 4), incompat = type == JBD2_SB_V2 ? be32 (sb + 0x28) : 0;
 
@@ -90,10 +90,10 @@ load_features (struct gd_journal *j, const unsigned char *sb)
   return 0;
 }
 
-struct gd_journal *
-gd_journal_open (struct layer_stack *ls, uint64_t inode_off)
+struct ar_journal *
+ar_journal_open (struct layer_stack *ls, uint64_t inode_off)
 {
-  struct gd_journal *j = calloc (1, sizeof *j);
+  struct ar_journal *j = calloc (1, sizeof *j);
   unsigned char ino[256], sb[BS];
 
   if (!j) {
@@ -119,13 +119,13 @@ err:
 }
 
 void
-gd_journal_free (struct gd_journal *j)
+ar_journal_free (struct ar_journal *j)
 {
   free (j);
 }
 
 bool
-gd_journal_has (const struct gd_journal *j, uint64_t b)
+ar_journal_has (const struct ar_journal *j, uint64_t b)
 {
   for (size_t i = 0; i < j->n; i++)
     if (b >= j->pblk[i] && b < j->pblk[i] + j->len[i])
@@ -135,7 +135,7 @@ gd_journal_has (const struct gd_journal *j, uint64_t b)
 
 /* The block number and flags of the tag at P. */
 static uint64_t
-tag_block (const struct gd_journal *j, const unsigned char *p, uint32_t *flags)
+tag_block (const struct ar_journal *j, const unsigned char *p, uint32_t *flags)
 {
   uint64_t hi = j->big || j->csum_v3 ? be32 (p + 8) : 0;
 
@@ -144,7 +144,7 @@ tag_block (const struct gd_journal *j, const unsigned char *p, uint32_t *flags)
 }
 
 int
-gd_journal_scan (const struct gd_journal *j, struct layer_stack *ls, uint64_t b,
+ar_journal_scan (const struct ar_journal *j, struct layer_stack *ls, uint64_t b,
                  int (*fn) (void *cbdata, uint64_t blk), void *cbdata)
 {
   unsigned char blk[BS];

@@ -1,4 +1,4 @@
-/* changes.c: gd_changes and gd_diff_size — Docker's naive diff of two rootfs trees.
+/* changes.c: ar_changes and ar_diff_size — Docker's naive diff of two rootfs trees.
  *
  * Mirrors moby 20.10 ChangesDirs (collectFileInfoForChanges + FileInfo.addChanges): both
  * trees are walked in parallel, names sorted bytewise; a name present in both with the same
@@ -6,8 +6,8 @@
  * rdev differ, or (non-directories) mtime or size differ, or security.capability differs;
  * the children of a deleted directory are not listed; a directory with changes below it is
  * listed as modified.  The list is sorted by path, as ExportChanges sorts it.
- * gd_diff_size counts the bytes of regular files added or modified, each inode once: the
- * same number gd_apply_tar reports when applying the tar gd_write_diff makes of it (moby's
+ * ar_diff_size counts the bytes of regular files added or modified, each inode once: the
+ * same number ar_apply_tar reports when applying the tar ar_write_diff makes of it (moby's
  * ChangesSize also counts symlink target lengths, which its own ApplyDiff does not).
  *
  * Guided walk (changes-guide.h): when the calling thread set a guide for these two trees, an
@@ -23,17 +23,16 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
-#include "graphdriver/archive-internal.h"
-#include "graphdriver/changes-guide.h"
+#include "archive/internal.h"
 
 #define CAP_MAX 64
 
 struct walk {
   const char *root, *parent;
-  const struct gd_guide *g; /* NULL: naive */
-  struct gd_ext2 *px;       /* the parent in-process (NULL: mounted on PARENT) */
+  const struct ar_guide *g; /* NULL: naive */
+  struct ar_ext2 *px;       /* the parent in-process (NULL: mounted on PARENT) */
   size_t ndirs, nstats;     /* directories read, entries stat-ed (for the debug log) */
-  struct gd_change *v;
+  struct ar_change *v;
   size_t n, cap;
 };
 
@@ -44,7 +43,7 @@ struct ent {
   unsigned char type;
 };
 
-static __thread const struct gd_guide *thread_guide;
+static __thread const struct ar_guide *thread_guide;
 
 struct node {
   bool exists;
@@ -54,11 +53,11 @@ struct node {
 };
 
 static int
-emit (struct walk *w, const char *rel, enum gd_change_kind kind)
+emit (struct walk *w, const char *rel, enum ar_change_kind kind)
 {
   if (w->n == w->cap) {
     size_t cap = w->cap ? 2 * w->cap : 64;
-    struct gd_change *v = realloc (w->v, cap * sizeof *v);
+    struct ar_change *v = realloc (w->v, cap * sizeof *v);
     if (v == NULL) {
       err_set (errno, "realloc");
       return -1;
@@ -95,7 +94,7 @@ free_names (struct ent *v, size_t n)
 struct names {
   struct ent *v;
   size_t n, cap;
-  const struct gd_guide *quiet;
+  const struct ar_guide *quiet;
 };
 
 static int
@@ -103,7 +102,7 @@ add_name (void *cbdata, const char *name, uint64_t ino, unsigned char type)
 {
   struct names *ns = cbdata;
 
-  if (ns->quiet && type != DT_DIR && type != DT_UNKNOWN && !gd_guide_has (ns->quiet, ino))
+  if (ns->quiet && type != DT_DIR && type != DT_UNKNOWN && !ar_guide_has (ns->quiet, ino))
     return 0;
   if (ns->n == ns->cap) {
     size_t cap = ns->cap ? 2 * ns->cap : 32;
@@ -126,7 +125,7 @@ add_name (void *cbdata, const char *name, uint64_t ino, unsigned char type)
 /* Entries of directory BASE+REL sorted by name (NULL, 0 when BASE is NULL), filtered by
  * QUIET (see struct names). */
 static int
-read_names (const char *base, const char *rel, const struct gd_guide *quiet, struct ent **out,
+read_names (const char *base, const char *rel, const struct ar_guide *quiet, struct ent **out,
             size_t *n)
 {
   CLEANUP_FREE char *path = NULL;
@@ -164,13 +163,13 @@ err:
 
 /* Entries of directory REL of the parent read in-process, sorted, filtered by QUIET. */
 static int
-read_ext2_names (struct gd_ext2 *px, const char *rel, const struct gd_guide *quiet,
+read_ext2_names (struct ar_ext2 *px, const char *rel, const struct ar_guide *quiet,
                  struct ent **out, size_t *n)
 {
   struct names ns = { .quiet = quiet };
 
   *out = NULL, *n = 0;
-  if (gd_ext2_list (px, rel, add_name, &ns) == -1) {
+  if (ar_ext2_list (px, rel, add_name, &ns) == -1) {
     free_names (ns.v, ns.n);
     return -1;
   }
@@ -228,13 +227,13 @@ stat_old (const struct walk *w, const char *rel, struct node *nd)
 {
   if (!w->px)
     return stat_node (w->parent, rel, nd);
-  return gd_ext2_stat (w->px, rel, &nd->st, nd->cap, sizeof nd->cap, &nd->caplen, &nd->exists);
+  return ar_ext2_stat (w->px, rel, &nd->st, nd->cap, sizeof nd->cap, &nd->caplen, &nd->exists);
 }
 
-static bool loose_times; /* gd_changes_loose_times */
+static bool loose_times; /* ar_changes_loose_times */
 
 void
-gd_changes_loose_times (bool loose)
+ar_changes_loose_times (bool loose)
 {
   loose_times = loose;
 }
@@ -278,16 +277,16 @@ walk_child (struct walk *w, const char *rel, bool in_old)
   if (stat_node (w->root, rel, &nw) == -1 || (in_old && stat_old (w, rel, &o) == -1))
     return -1;
   if (!nw.exists)
-    return in_old && o.exists ? emit (w, rel, GD_CHANGE_DELETE) : 0; /* vanished meanwhile */
+    return in_old && o.exists ? emit (w, rel, AR_CHANGE_DELETE) : 0; /* vanished meanwhile */
   if (!o.exists) {
-    if (emit (w, rel, GD_CHANGE_ADD) == -1)
+    if (emit (w, rel, AR_CHANGE_ADD) == -1)
       return -1;
     return S_ISDIR (nw.st.st_mode) ? walk_dir (w, rel, false, true, 0) : 0;
   }
   if (o.st.st_ino == nw.st.st_ino && o.st.st_dev == nw.st.st_dev)
     return 0; /* the same file in both trees: pruned, as moby's walker does */
   changed = node_differs (&o, &nw);
-  if (changed && emit (w, rel, GD_CHANGE_MODIFY) == -1)
+  if (changed && emit (w, rel, AR_CHANGE_MODIFY) == -1)
     return -1;
   if (!S_ISDIR (nw.st.st_mode))
     return 0;
@@ -302,7 +301,7 @@ static bool
 unchanged (const struct walk *w, const struct ent *e, const struct ent *old)
 {
   return w->g && e->type != DT_UNKNOWN && (!old || old->ino == e->ino) &&
-         !gd_guide_has (w->g, e->ino);
+         !ar_guide_has (w->g, e->ino);
 }
 
 /* Directory REL of the new tree against REL of the old tree (a directory when OLD_IS_DIR).
@@ -314,7 +313,7 @@ walk_dir (struct walk *w, const char *rel, bool old_is_dir, bool listed, uint64_
 {
   struct ent *nn = NULL, *on = NULL;
   size_t n_new, n_old, i = 0, j = 0, at = w->n;
-  bool quiet = old_is_dir && w->g && !gd_guide_has (w->g, ino);
+  bool quiet = old_is_dir && w->g && !ar_guide_has (w->g, ino);
   int r = 0;
 
   w->ndirs++;
@@ -330,7 +329,7 @@ walk_dir (struct walk *w, const char *rel, bool old_is_dir, bool listed, uint64_
     if (child == NULL)
       r = -1;
     else if (c > 0)
-      r = emit (w, child, GD_CHANGE_DELETE);
+      r = emit (w, child, AR_CHANGE_DELETE);
     else if (c == 0 && unchanged (w, e, quiet ? NULL : &on[j]))
       r = e->type == DT_DIR ? walk_dir (w, child, true, false, e->ino) : 0;
     else
@@ -341,19 +340,19 @@ walk_dir (struct walk *w, const char *rel, bool old_is_dir, bool listed, uint64_
   free_names (nn, n_new);
   free_names (on, n_old);
   if (r == 0 && w->n > at && !listed && *rel)
-    r = emit (w, rel, GD_CHANGE_MODIFY);
+    r = emit (w, rel, AR_CHANGE_MODIFY);
   return r;
 }
 
 static int
 cmp_change (const void *a, const void *b)
 {
-  return strcmp (((const struct gd_change *)a)->path, ((const struct gd_change *)b)->path);
+  return strcmp (((const struct ar_change *)a)->path, ((const struct ar_change *)b)->path);
 }
 
 static int
-walk_trees (const char *root, const char *parent_root, const struct gd_guide *g,
-            struct gd_change **out, size_t *n)
+walk_trees (const char *root, const char *parent_root, const struct ar_guide *g,
+            struct ar_change **out, size_t *n)
 {
   struct walk w = { .root = root, .parent = parent_root, .g = g, .px = g ? g->pfs : NULL };
   uint64_t t0 = now_ns ();
@@ -365,7 +364,7 @@ walk_trees (const char *root, const char *parent_root, const struct gd_guide *g,
   }
   if (walk_dir (&w, "", parent_root != NULL, true, 0) == -1) {
     err_prefix ("changes");
-    gd_changes_free (w.v, w.n);
+    ar_changes_free (w.v, w.n);
     return -1;
   }
   if (w.n > 0)
@@ -381,10 +380,10 @@ walk_trees (const char *root, const char *parent_root, const struct gd_guide *g,
 
 /* BUSE_CHANGES=verify: the naive walk (on a mount of the parent) must give exactly V. */
 static int
-verify (const char *root, const struct gd_guide *g, const struct gd_change *v, size_t n)
+verify (const char *root, const struct ar_guide *g, const struct ar_change *v, size_t n)
 {
   const char *parent_root = g->pfs ? g->mount_parent (g->ctx) : g->proot;
-  struct gd_change *nv;
+  struct ar_change *nv;
   size_t nn, i;
   int r = 0;
 
@@ -398,34 +397,34 @@ verify (const char *root, const struct gd_guide *g, const struct gd_change *v, s
       log_error ("%s", err_get ());
       r = -1;
     }
-  gd_changes_free (nv, nn);
+  ar_changes_free (nv, nn);
   return r;
 }
 
 void
-gd_changes_set_guide (const struct gd_guide *g)
+ar_changes_set_guide (const struct ar_guide *g)
 {
   thread_guide = g;
 }
 
 int
-gd_changes (const char *root, const char *parent_root, struct gd_change **out, size_t *n)
+ar_changes (const char *root, const char *parent_root, struct ar_change **out, size_t *n)
 {
-  const struct gd_guide *g = thread_guide;
+  const struct ar_guide *g = thread_guide;
 
   if (!g || !parent_root || strcmp (g->root, root) != 0 || strcmp (g->proot, parent_root) != 0)
     return walk_trees (root, parent_root, NULL, out, n);
   if (walk_trees (root, parent_root, g, out, n) == -1)
     return -1;
   if (g->verify && verify (root, g, *out, *n) == -1) {
-    gd_changes_free (*out, *n);
+    ar_changes_free (*out, *n);
     return -1;
   }
   return 0;
 }
 
 void
-gd_changes_free (struct gd_change *changes, size_t n)
+ar_changes_free (struct ar_change *changes, size_t n)
 {
   size_t i;
 
@@ -435,20 +434,20 @@ gd_changes_free (struct gd_change *changes, size_t n)
 }
 
 int
-gd_diff_size (const char *root, const char *parent_root, uint64_t *size)
+ar_diff_size (const char *root, const char *parent_root, uint64_t *size)
 {
-  struct gd_change *v;
+  struct ar_change *v;
   struct afs_strset seen = { 0 };
   size_t n, i;
   int r = 0;
 
-  if (gd_changes (root, parent_root, &v, &n) == -1)
+  if (ar_changes (root, parent_root, &v, &n) == -1)
     return -1;
   *size = 0;
   for (i = 0; r == 0 && i < n; i++) {
     CLEANUP_FREE char *path = NULL, *key = NULL;
     struct stat st;
-    if (v[i].kind == GD_CHANGE_DELETE)
+    if (v[i].kind == AR_CHANGE_DELETE)
       continue;
     path = xasprintf ("%s%s", root, v[i].path);
     if (path == NULL || lstat (path, &st) == -1 || !S_ISREG (st.st_mode))
@@ -462,6 +461,6 @@ gd_diff_size (const char *root, const char *parent_root, uint64_t *size)
     *size += st.st_size;
   }
   afs_strset_free (&seen);
-  gd_changes_free (v, n);
+  ar_changes_free (v, n);
   return r;
 }

@@ -9,7 +9,7 @@
  * sent the same bytes and diffs against I (or a child of I).  With one, and a stream longer
  * than CLONE_MIN (a short one is cheaper to apply plainly), the new layer first gets a
  * block-level clone of C (layer_clone_view, C's filesystem frozen meanwhile), then the tar
- * is applied onto it keeping identical files (archive-keep.c), then whatever the clone
+ * is applied onto it keeping identical files (keep.c), then whatever the clone
  * changed against I and the tar did not decide is put back (commit-revert.c), compared with
  * a throwaway child of I so that I itself is never mounted writable.  The result is exactly
  * I + tar for any tar, so a wrong match costs time, never correctness.  A layer left half
@@ -22,8 +22,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "graphdriver/api.h"
-#include "graphdriver/changes-guide.h"
+#include "archive/internal.h"
 
 #define PREFIX_MAX 4096 /* bytes of each Diff kept to recognise its stream */
 /* An ApplyDiff reads this much ahead before it decides: a stream that ends sooner is applied
@@ -35,7 +34,7 @@ struct clone_src {
   char id[LAYER_ID_MAX + 1], parent[LAYER_ID_MAX + 1];
   unsigned char prefix[PREFIX_MAX];
   size_t plen;
-  gd_write_fn wr;
+  ar_write_fn wr;
   void *ctx;
   struct clone_src *next;
 };
@@ -68,21 +67,21 @@ tee_write (void *ctx, const void *buf, size_t len)
 }
 
 int
-gd_clone_write_diff (const char *root, const char *parent_root, const char *id, const char *parent,
-                     const struct gd_idmaps *maps, gd_write_fn wr, void *ctx)
+ar_clone_write_diff (const char *root, const char *parent_root, const char *id, const char *parent,
+                     const struct ar_idmaps *maps, ar_write_fn wr, void *ctx)
 {
   struct clone_src *cs = parent ? calloc (1, sizeof *cs) : NULL;
   int r;
 
   if (!cs)
-    return gd_write_diff (root, parent_root, maps, wr, ctx);
+    return ar_write_diff (root, parent_root, maps, wr, ctx);
   snprintf (cs->id, sizeof cs->id, "%s", id);
   snprintf (cs->parent, sizeof cs->parent, "%s", parent);
   cs->wr = wr, cs->ctx = ctx;
   pthread_mutex_lock (&reg_lock);
   cs->next = reg, reg = cs;
   pthread_mutex_unlock (&reg_lock);
-  r = gd_write_diff (root, parent_root, maps, tee_write, cs);
+  r = ar_write_diff (root, parent_root, maps, tee_write, cs);
   pthread_mutex_lock (&reg_lock);
   for (struct clone_src **p = &reg; *p; p = &(*p)->next)
     if (*p == cs) {
@@ -96,7 +95,7 @@ gd_clone_write_diff (const char *root, const char *parent_root, const char *id, 
 
 /* The ApplyDiff's stream, its first bytes read ahead. */
 struct peek {
-  gd_read_fn rd;
+  ar_read_fn rd;
   void *ctx;
   unsigned char *buf; /* CLONE_MIN bytes */
   size_t len, pos;
@@ -136,7 +135,7 @@ peek_read (void *ctx, void *buf, size_t len)
 
 /* A Diff in flight whose stream starts as PK's and whose parent is P or a child of P. */
 static bool
-find_source (struct gd_daemon *d, const char *p, const struct peek *pk, char *src)
+find_source (const struct ar_engine *d, const char *p, const struct peek *pk, char *src)
 {
   static const unsigned char zeros[HEADER];
   bool found = false;
@@ -161,33 +160,33 @@ find_source (struct gd_daemon *d, const char *p, const struct peek *pk, char *sr
 /* NEW must be a fresh, unused child of P of SRC's size; neither may have a size limit (its
  * ballast file lives beside rootfs/, where the put-back step does not look). */
 static bool
-can_clone (struct gd_daemon *d, const char *id, const char *p, const char *src)
+can_clone (const struct ar_engine *d, const char *id, const char *p, const char *src)
 {
   struct layer_info ni, si;
 
   return layer_info (d->st, id, &ni) == 0 && layer_info (d->st, src, &si) == 0 &&
          strcmp (ni.parent, p) == 0 && !ni.open && ni.owned_bytes == 0 &&
-         ni.virtual_size == si.virtual_size && gd_quota_load (d->home, src) == 0 &&
-         gd_quota_load (d->home, id) == 0;
+         ni.virtual_size == si.virtual_size && mm_quota_load (d->home, src) == 0 &&
+         mm_quota_load (d->home, id) == 0;
 }
 
 /* Clone SRC into ID with SRC's filesystem frozen.  1: not taken (nothing written). */
 static int
-take_clone (struct gd_daemon *d, const char *id, const char *src)
+take_clone (const struct ar_engine *d, const char *id, const char *src)
 {
-  CLEANUP_FREE char *sroot = gd_mount_get (d->mounts, src, true);
+  CLEANUP_FREE char *sroot = mm_get (d->mounts, src, true);
   int r;
 
   if (!sroot || mnt_freeze (sroot) == -1) {
     log_info ("commit of %s: no clone of %s: %s", id, src, err_get ());
-    if (sroot && gd_mount_put (d->mounts, src, true) == -1)
+    if (sroot && mm_put (d->mounts, src, true) == -1)
       log_warn ("%s", err_get ());
     return 1;
   }
   r = layer_clone_view (d->st, id, src);
   if (mnt_thaw (sroot) == -1)
     log_error ("%s", err_get ());
-  if (gd_mount_put (d->mounts, src, true) == -1)
+  if (mm_put (d->mounts, src, true) == -1)
     log_warn ("%s", err_get ());
   return r;
 }
@@ -206,7 +205,7 @@ sync_dir (const char *dir)
 }
 
 struct fixup {
-  struct gd_daemon *d;
+  const struct ar_engine *d;
   const char *id, *base;
   char *root, *proot;
 };
@@ -214,35 +213,35 @@ struct fixup {
 /* The put-back walk compares the new layer with the image's view, guided by the block maps
  * (changes-guide.c) like Changes: only the inodes the clone and the tar wrote are looked at. */
 static int
-revert_fixup (void *ctx, const struct gd_tar_touch *t)
+revert_fixup (void *ctx, const struct ar_tar_touch *t)
 {
   struct fixup *fx = ctx;
-  struct gd_guide_tree l = { fx->id, fx->root, true }, p = { fx->base, fx->proot, true };
-  struct gd_guide *g = gd_guide_new (fx->d->st, &l, &p);
+  struct ar_guide_tree l = { fx->id, fx->root, true }, p = { fx->base, fx->proot, true };
+  struct ar_guide *g = ar_guide_new (fx->d->st, &l, &p);
   int r;
 
-  gd_changes_set_guide (g);
-  r = gd_revert_untouched (fx->root, fx->proot, t);
-  gd_changes_set_guide (NULL);
-  gd_guide_free (g);
+  ar_changes_set_guide (g);
+  r = ar_revert_untouched (fx->root, fx->proot, t);
+  ar_changes_set_guide (NULL);
+  ar_guide_free (g);
   return r;
 }
 
 static int
 stale_base (void *ctx, const struct layer_info *info)
 {
-  struct gd_daemon *d = ctx;
+  const struct ar_engine *d = ctx;
   size_t n = strlen (info->id), k = strlen (BASE_SUFFIX);
 
   if (n > k && strcmp (info->id + n - k, BASE_SUFFIX) == 0 && !info->open &&
-      gd_mount_remove (d->mounts, info->id) == 0)
+      mm_remove (d->mounts, info->id) == 0)
     log_info ("removed %s, left by an interrupted commit", info->id);
   return 0;
 }
 
 /* A fresh child of P, mounted: P's view.  *BASE gets its id. */
 static char *
-base_get (struct gd_daemon *d, const char *id, const char *p, char **base)
+base_get (const struct ar_engine *d, const char *id, const char *p, char **base)
 {
   char *root = NULL;
 
@@ -251,45 +250,46 @@ base_get (struct gd_daemon *d, const char *id, const char *p, char **base)
     return NULL;
   pthread_mutex_lock (&base_lock);
   if (!swept)
-    layer_list (d->st, stale_base, d);
+    layer_list (d->st, stale_base, (void *)d);
   swept = true;
-  if (gd_mount_create (d->mounts, *base, p, 0) == 0 &&
-      !(root = gd_mount_get (d->mounts, *base, true)) && gd_mount_remove (d->mounts, *base) == -1)
+  if (mm_create (d->mounts, *base, p, 0) == 0 && !(root = mm_get (d->mounts, *base, true)) &&
+      mm_remove (d->mounts, *base) == -1)
     log_warn ("%s", err_get ());
   pthread_mutex_unlock (&base_lock);
   return root;
 }
 
 static void
-base_put (struct gd_daemon *d, const char *base)
+base_put (const struct ar_engine *d, const char *base)
 {
-  if (gd_mount_put (d->mounts, base, true) == -1 || gd_mount_remove (d->mounts, base) == -1)
+  if (mm_put (d->mounts, base, true) == -1 || mm_remove (d->mounts, base) == -1)
     log_warn ("%s", err_get ());
 }
 
 /* Mount ID (and P's view when cloned), apply, sync, unmount. */
 static int
-apply_mounted (struct gd_daemon *d, const char *id, const char *p, struct peek *pk, uint64_t *size)
+apply_mounted (const struct ar_engine *d, const char *id, const char *p, struct peek *pk,
+               uint64_t *size)
 {
   CLEANUP_FREE char *base = NULL;
   struct fixup fx = { d, id, NULL, NULL, NULL };
   int r = -1;
 
-  if (!(fx.root = gd_mount_get (d->mounts, id, true)))
+  if (!(fx.root = mm_get (d->mounts, id, true)))
     return -1;
   if (p && !(fx.proot = base_get (d, id, p, &base)))
     goto out;
   fx.base = base;
   if (p)
-    r = gd_apply_tar_keep (fx.root, peek_read, pk, &d->maps, revert_fixup, &fx, size);
+    r = ar_apply_tar_keep (fx.root, peek_read, pk, d->maps, revert_fixup, &fx, size);
   else
-    r = gd_apply_tar (fx.root, peek_read, pk, &d->maps, size);
+    r = ar_apply_tar (fx.root, peek_read, pk, d->maps, size);
   if (r == 0)
     r = sync_dir (fx.root);
 out:
   if (fx.proot)
     base_put (d, base);
-  if (gd_mount_put (d->mounts, id, true) == -1) {
+  if (mm_put (d->mounts, id, true) == -1) {
     if (r == 0)
       r = -1;
     else
@@ -310,7 +310,7 @@ clone_enabled (void)
 
 /* Clone SRC into ID, then apply onto it; plainly when the clone is not taken. */
 static int
-clone_apply (struct gd_daemon *d, const char *id, const char *parent, const char *src,
+clone_apply (const struct ar_engine *d, const char *id, const char *parent, const char *src,
              struct peek *pk, uint64_t *size)
 {
   uint64_t t0 = now_ns ();
@@ -326,8 +326,8 @@ clone_apply (struct gd_daemon *d, const char *id, const char *parent, const char
 }
 
 int
-gd_clone_apply (struct gd_daemon *d, const char *id, const char *parent, gd_read_fn rd, void *ctx,
-                uint64_t *size)
+ar_clone_apply (const struct ar_engine *d, const char *id, const char *parent, ar_read_fn rd,
+                void *ctx, uint64_t *size)
 {
   struct peek pk = { .rd = rd, .ctx = ctx };
   char src[LAYER_ID_MAX + 1];

@@ -1,4 +1,4 @@
-/* commit-revert.c: gd_revert_untouched — the last step of an apply onto a clone.
+/* commit-revert.c: ar_revert_untouched — the last step of an apply onto a clone.
  *
  * The new layer started as a block-level clone of the container, so it holds everything the
  * container (and its init layer: /.dockerenv, /etc/hosts, /dev/console, /proc, ...) changed
@@ -8,7 +8,7 @@
  * metadata.  The layer is then exactly "image + tar" whatever the tar held; when the tar is
  * the container's own diff the only changes left are the init layer's, a handful of paths.
  * The image side is read through its own mount; both sides are reached with the confined
- * lookups of archive-fs.c.  Limit: a path copied back from the image loses a hard link it
+ * lookups of fs.c.  Limit: a path copied back from the image loses a hard link it
  * shared with a path outside the copied subtree. */
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,14 +16,14 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
-#include "graphdriver/archive-internal.h"
+#include "archive/internal.h"
 
 #define CHUNK (256 * 1024)
 #define UNIT  4096
 
 struct revert {
   int root_fd, proot_fd;
-  const struct gd_tar_touch *t;
+  const struct ar_tar_touch *t;
   struct afs_strset restored; /* copied back whole: their subtrees are done */
   char **dirs;                /* directories whose metadata goes back to the image's */
   size_t n_dirs;
@@ -237,7 +237,7 @@ revert_one (struct revert *rv, const char *rel)
   bool implied;
   int r;
 
-  if (gd_tar_touched (rv->t, rel, &implied) || under (&rv->restored, rel))
+  if (ar_tar_touched (rv->t, rel, &implied) || under (&rv->restored, rel))
     return 0;
   log_debug ("gd", "commit: putting back /%s", rel);
   r = *rel ? restore (rv, rel, implied) : 1; /* the root is always a directory */
@@ -271,16 +271,16 @@ restore_dir_meta (struct revert *rv, const char *rel)
 }
 
 int
-gd_revert_untouched (const char *root, const char *parent_root, const struct gd_tar_touch *t)
+ar_revert_untouched (const char *root, const char *parent_root, const struct ar_tar_touch *t)
 {
   struct revert rv = { .root_fd = afs_open_root (root),
                        .proot_fd = afs_open_root (parent_root),
                        .t = t };
-  struct gd_change *ch = NULL;
+  struct ar_change *ch = NULL;
   size_t n = 0;
   int r = -1;
 
-  if (rv.root_fd == -1 || rv.proot_fd == -1 || gd_changes (root, parent_root, &ch, &n) == -1)
+  if (rv.root_fd == -1 || rv.proot_fd == -1 || ar_changes (root, parent_root, &ch, &n) == -1)
     goto out;
   r = 0;
   for (size_t i = 0; r == 0 && i < n; i++)
@@ -296,7 +296,7 @@ out:
     free (rv.dirs[i]);
   free (rv.dirs);
   afs_strset_free (&rv.restored);
-  gd_changes_free (ch, n);
+  ar_changes_free (ch, n);
   if (rv.root_fd >= 0)
     close (rv.root_fd);
   if (rv.proot_fd >= 0)

@@ -1,4 +1,4 @@
-/* archive-fs.c: confined filesystem operations for applying a layer tar.
+/* fs.c: confined filesystem operations for applying a layer tar.
  *
  * A layer tar is hostile input: member names may hold "..", be absolute, or walk through a
  * symlink that an earlier member planted.  Instead of checking names by hand, every
@@ -14,7 +14,7 @@
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 
-#include "graphdriver/archive-internal.h"
+#include "archive/internal.h"
 
 static int
 sys_openat2 (int dfd, const char *path, int flags)
@@ -261,7 +261,7 @@ afs_strset_free (struct afs_strset *s)
 }
 
 int
-afs_map_id (const struct gd_idmap *m, size_t n, uint32_t id, bool to_host, uint32_t *out)
+afs_map_id (const struct ar_idmap *m, size_t n, uint32_t id, bool to_host, uint32_t *out)
 {
   size_t i;
 

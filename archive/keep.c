@@ -1,4 +1,4 @@
-/* archive-keep.c: the two extras of an apply onto a clone (graphdriver/commit-clone.c).
+/* keep.c: the two extras of an apply onto a clone (archive/commit-clone.c).
  *
  * Keep identical: a tar member that is a regular file landing on a regular file of the same
  * size (and a single link) keeps that inode; its data is compared with the tar's, unit by
@@ -15,21 +15,21 @@
 #include <string.h>
 #include <sys/xattr.h>
 
-#include "graphdriver/archive-internal.h"
+#include "archive/internal.h"
 
 #define UNIT 4096
 
-struct gd_tar_touch {
+struct ar_tar_touch {
   struct afs_strset paths;   /* members applied */
   struct afs_strset covered; /* whole subtree decided: whiteouts, non-directory members */
   struct afs_strset opaque;  /* every descendant decided: opaque directories */
   struct afs_strset implied; /* ancestors of members: must exist */
 };
 
-struct gd_tar_touch *
+struct ar_tar_touch *
 akeep_touch_new (void)
 {
-  struct gd_tar_touch *t = calloc (1, sizeof *t);
+  struct ar_tar_touch *t = calloc (1, sizeof *t);
 
   if (t == NULL)
     err_set (errno, "calloc");
@@ -37,7 +37,7 @@ akeep_touch_new (void)
 }
 
 void
-akeep_touch_free (struct gd_tar_touch *t)
+akeep_touch_free (struct ar_tar_touch *t)
 {
   if (t == NULL)
     return;
@@ -49,7 +49,7 @@ akeep_touch_free (struct gd_tar_touch *t)
 }
 
 static int
-add_ancestors (struct gd_tar_touch *t, const char *rel)
+add_ancestors (struct ar_tar_touch *t, const char *rel)
 {
   CLEANUP_FREE char *p = strdup (rel);
   char *slash;
@@ -65,7 +65,7 @@ add_ancestors (struct gd_tar_touch *t, const char *rel)
 }
 
 int
-akeep_touch_add (struct gd_tar_touch *t, const char *rel, enum akeep_touch how)
+akeep_touch_add (struct ar_tar_touch *t, const char *rel, enum akeep_touch how)
 {
   struct afs_strset *s = how == AKEEP_MEMBER_DIR ? &t->paths
                          : how == AKEEP_OPAQUE   ? &t->opaque
@@ -83,7 +83,7 @@ akeep_touch_add (struct gd_tar_touch *t, const char *rel, enum akeep_touch how)
 }
 
 bool
-gd_tar_touched (const struct gd_tar_touch *t, const char *rel, bool *implied)
+ar_tar_touched (const struct ar_tar_touch *t, const char *rel, bool *implied)
 {
   CLEANUP_FREE char *p = strdup (rel);
   char *slash;

@@ -1,4 +1,4 @@
-/* tarwrite.c: gd_write_diff — the Diff tar of a rootfs against its parent.
+/* tarwrite.c: ar_write_diff — the Diff tar of a rootfs against its parent.
  *
  * Written like moby 20.10's ExportChanges with its tarAppender: changes sorted by path;
  * a delete is an empty ".wh.NAME" file in the parent directory; everything else is the
@@ -20,7 +20,7 @@
 #include <sys/xattr.h>
 #include <time.h>
 
-#include "graphdriver/archive-internal.h"
+#include "archive/internal.h"
 
 #define BLOCK  (64 * 1024)
 #define XLIST  (64 * 1024)
@@ -35,11 +35,11 @@ struct link {
 
 struct tw {
   struct archive *a;
-  gd_write_fn wr;
+  ar_write_fn wr;
   void *ctx;
   bool wr_failed;
   const char *root;
-  const struct gd_idmaps *maps;
+  const struct ar_idmaps *maps;
   struct link *links; /* first name of each multiply-linked inode written */
   size_t n_links, cap_links;
   char *buf;
@@ -138,7 +138,7 @@ static int
 fill_entry (struct tw *tw, struct archive_entry *e, const char *path, const char *name,
             const struct stat *st)
 {
-  const struct gd_idmaps *m = tw->maps;
+  const struct ar_idmaps *m = tw->maps;
   uint32_t uid, gid;
   const char *first;
 
@@ -255,12 +255,12 @@ add_whiteout (struct tw *tw, const char *rel)
 }
 
 static int
-write_changes (struct tw *tw, const struct gd_change *v, size_t n)
+write_changes (struct tw *tw, const struct ar_change *v, size_t n)
 {
   size_t i;
 
   for (i = 0; i < n; i++)
-    if ((v[i].kind == GD_CHANGE_DELETE ? add_whiteout (tw, v[i].path) : add_file (tw, v[i].path)) ==
+    if ((v[i].kind == AR_CHANGE_DELETE ? add_whiteout (tw, v[i].path) : add_file (tw, v[i].path)) ==
         -1)
       return -1;
   if (archive_write_close (tw->a) != ARCHIVE_OK)
@@ -287,15 +287,15 @@ new_writer (struct tw *tw)
 }
 
 int
-gd_write_diff (const char *root, const char *parent_root, const struct gd_idmaps *maps,
-               gd_write_fn wr, void *ctx)
+ar_write_diff (const char *root, const char *parent_root, const struct ar_idmaps *maps,
+               ar_write_fn wr, void *ctx)
 {
   struct tw tw = { .wr = wr, .ctx = ctx, .root = root, .maps = maps };
-  struct gd_change *v = NULL;
+  struct ar_change *v = NULL;
   size_t n = 0, i;
   int r = -1;
 
-  if (gd_changes (root, parent_root, &v, &n) == -1)
+  if (ar_changes (root, parent_root, &v, &n) == -1)
     return -1;
   tw.buf = malloc (BLOCK);
   if (tw.buf == NULL)
@@ -308,7 +308,7 @@ gd_write_diff (const char *root, const char *parent_root, const struct gd_idmaps
     free (tw.links[i].name);
   free (tw.links);
   free (tw.buf);
-  gd_changes_free (v, n);
+  ar_changes_free (v, n);
   if (r == -1)
     err_prefix ("diff");
   return r;

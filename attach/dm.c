@@ -1,4 +1,4 @@
-/* kdev-dm.c: the device-mapper wrapper of kernel mode — /dev/mapper/buse-<name>, a linear
+/* dm.c: the device-mapper wrapper of kernel mode — /dev/mapper/buse-<name>, a linear
  * table over /dev/nbdN, made with libdevmapper.
  *
  * The indirection is what makes two things possible: I/O can be suspended (held in dm, not
@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "common/common.h"
-#include "nbd/kdev-internal.h"
+#include "attach/internal.h"
 
 bool
 kdev_dm_available (void)

@@ -1,8 +1,8 @@
-/* kdev-fuse.c: fuse mode — an export as a block device on kernels without an NBD client.
+/* fuse.c: fuse mode — an export as a block device on kernels without an NBD client.
  *
  * nbdfuse (libnbd) is started as our child on one end of a socketpair (--fd), the other end is
  * served by our NBD server with the export as its default; it shows the export as the file
- * <rec>/fuse/disk, and a loop device with direct I/O makes a block device of it (kdev-loop.c).
+ * <rec>/fuse/disk, and a loop device with direct I/O makes a block device of it (loop.c).
  * Each step is recorded before it is taken (kdev.c) and undone in reverse order on failure, on
  * detach and by kdev_fuse_reap.  Every Get of `docker run` waits here, so nothing sleeps on a
  * clock: nbdfuse's readiness (its pidfile) is awaited with inotify, its death with a pidfd;
@@ -21,7 +21,7 @@
 #include <time.h>
 
 #include "common/common.h"
-#include "nbd/kdev-internal.h"
+#include "attach/internal.h"
 
 #define READY_TIMEOUT_MS 20000
 

@@ -1,14 +1,14 @@
-/* kdev-internal.h: what the attach files of nbd/ share — the struct behind struct kdev, the
+/* internal.h: what the files of attach/ share — the struct behind struct kdev, the
  * state records kept in state_dir, and the per-mode attach/detach entry points. */
-#ifndef BUSE_KDEV_INTERNAL_H
-#define BUSE_KDEV_INTERNAL_H
+#ifndef BUSE_ATTACH_INTERNAL_H
+#define BUSE_ATTACH_INTERNAL_H
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "nbd/nbds.h"
+#include "attach/attach.h"
 
 #define KDEV_MAX_CONNS 16
 
@@ -56,25 +56,25 @@ struct kdev_err {
 void kdev_err_save (struct kdev_err *e);
 void kdev_err_restore (struct kdev_err *e); /* re-sets and frees */
 
-/* kdev-fuse.c */
+/* fuse.c */
 int kdev_fuse_attach (struct kdev *dev, struct nbds_server *srv);
 int kdev_fuse_detach (struct kdev *dev); /* undoes whatever is set in DEV */
 int kdev_fuse_check (struct kdev *dev);
 int kdev_fuse_reap (const char *rec);
 
-/* kdev-loop.c */
+/* loop.c */
 int kdev_loop_make (struct kdev *dev);               /* a loop device over dev->fuse_file */
 int kdev_loop_clear (const char *devpath);           /* LOOP_CLR_FD; 0 if already free */
 int kdev_loops_clear (const char *file, bool force); /* every loop backed by FILE */
 
-/* kdev-kernel.c */
+/* kernel.c */
 int kdev_kernel_attach (struct kdev *dev, struct nbds_server *srv);
 int kdev_kernel_reconnect (struct kdev *dev, struct nbds_server *srv); /* RECONFIGURE */
 int kdev_kernel_detach (struct kdev *dev);
 int kdev_kernel_check (struct kdev *dev);
 int kdev_kernel_reap_index (int index);
 
-/* kdev-dm.c */
+/* dm.c */
 bool kdev_dm_available (void);
 int kdev_dm_create (struct kdev *dev); /* linear over dev->nbd; sets dev->path */
 int kdev_dm_reload (struct kdev *dev); /* point the table at dev->nbd (suspend, load, resume) */

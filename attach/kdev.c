@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 
 #include "common/common.h"
-#include "nbd/kdev-internal.h"
+#include "attach/internal.h"
 
 int
 kdev_mode_parse (const char *s, enum kdev_mode *mode)

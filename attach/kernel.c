@@ -1,4 +1,4 @@
-/* kdev-kernel.c: kernel mode — an export as /dev/nbdN through the kernel's NBD client.
+/* kernel.c: kernel mode — an export as /dev/nbdN through the kernel's NBD client.
  *
  * Each connection is a socketpair: one end served by our NBD server, the other taken through
  * the handshake here (nbds_client_handshake) and then handed to the kernel.  The generic
@@ -21,7 +21,7 @@
 #include <time.h>
 
 #include "common/common.h"
-#include "nbd/kdev-internal.h"
+#include "attach/internal.h"
 
 /* The logical block size of /dev/nbdN: 512, not the layers' 4096, so that filesystems with
  * 1 KiB blocks (mke2fs picks them below 512 MiB) mount too; ext4 with 4 KiB blocks still

@@ -1,4 +1,4 @@
-/* kdev-loop.c: the loop device of fuse mode — a block device over nbdfuse's file.
+/* loop.c: the loop device of fuse mode — a block device over nbdfuse's file.
  *
  * The device is made with the loop ioctls themselves (LOOP_CTL_GET_FREE, then LOOP_CONFIGURE
  * with direct I/O, so the page cache does not hold every block twice) rather than with
@@ -17,7 +17,7 @@
 #include <sys/ioctl.h>
 
 #include "common/common.h"
-#include "nbd/kdev-internal.h"
+#include "attach/internal.h"
 
 #define LOOP_TRIES 32 /* another process may take the free device we were given */
 

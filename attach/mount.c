@@ -17,7 +17,7 @@
 #include <time.h>
 
 #include "common/common.h"
-#include "nbd/kdev-internal.h"
+#include "attach/internal.h"
 
 static const struct {
   const char *word;

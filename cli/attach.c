@@ -1,4 +1,4 @@
-/* cmd_attach.c: `buse attach` — attach one layer (or a plain file) as a block device, in the
+/* attach.c: `buse attach` — attach one layer (or a plain file) as a block device, in the
  * foreground: an in-process NBD server with the layer as its export, kdev_attach, an optional
  * mount, the device path on stdout, then wait for SIGINT/SIGTERM and undo it all.
  *
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "graphdriver/gd.h"
+#include "cli/cli.h"
 
 #define MAX_IDS 256
 
@@ -126,7 +126,7 @@ start_server (const struct attach_args *a, struct attach_run *run)
     return -1;
   for (size_t i = 0; i < a->n_ids; i++) {
     struct layer_stack *ls = layer_stack_open (run->st, a->ids[i], !a->ro);
-    if (ls == NULL || nbds_add_export (run->srv, a->ids[i], "layer", &gd_layer_backend, ls,
+    if (ls == NULL || nbds_add_export (run->srv, a->ids[i], "layer", &mm_layer_backend, ls,
                                        a->ro || !layer_stack_writable (ls)) == -1)
       return -1;
   }

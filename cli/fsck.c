@@ -1,7 +1,7 @@
-/* ops_fsck.c: `buse fsck [ID]` — check a layer store against its on-disk format, then check
+/* fsck.c: `buse fsck [ID]` — check a layer store against its on-disk format, then check
  * each layer's filesystem.
  *
- * Structure (read from the files, ops_scan.c): store.json names an existing base; every
+ * Structure (read from the files, store_scan.c): store.json names an existing base; every
  * meta.json parses; every diff a layer or a diff names exists; sizes never shrink up a chain;
  * data and map files have the lengths the virtual size implies; every map entry is 0, 1 or 2
  * and nothing is set past the last block; owned counts match what the store reports; every
@@ -15,10 +15,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "graphdriver/ops.h"
+#include "cli/cli.h"
 
 struct fsck {
-  struct ops_store s;
+  struct scan_store s;
   struct layer_store *st; /* read-only, for owned counts and the e2fsck export */
   bool *bad_diff, *bad_layer;
   const char *only; /* ID or NULL */
@@ -27,11 +27,11 @@ struct fsck {
   unsigned errors, warnings;
 };
 
-static void layer_problem (struct fsck *f, struct ops_layer *l, const char *fmt, ...)
+static void layer_problem (struct fsck *f, struct scan_layer *l, const char *fmt, ...)
     ATTR_PRINTF (3, 4);
 
 static void
-layer_problem (struct fsck *f, struct ops_layer *l, const char *fmt, ...)
+layer_problem (struct fsck *f, struct scan_layer *l, const char *fmt, ...)
 {
   va_list ap;
 
@@ -45,7 +45,7 @@ layer_problem (struct fsck *f, struct ops_layer *l, const char *fmt, ...)
 }
 
 static void
-diff_problem (struct fsck *f, struct ops_diff *d, const char *msg)
+diff_problem (struct fsck *f, struct scan_diff *d, const char *msg)
 {
   printf ("diff %s: %s\n", d->id, msg);
   f->bad_diff[d - f->s.d] = true;
@@ -57,7 +57,7 @@ static int64_t
 bad_map_block (int fd, uint64_t nblocks, uint64_t *owned)
 {
   uint64_t w[512];
-  uint64_t words = ops_map_size (nblocks * 4096) / 8;
+  uint64_t words = layer_map_size (nblocks * 4096) / 8;
 
   *owned = 0;
   for (uint64_t i = 0; i < words; i += ARRAY_SIZE (w)) {
@@ -82,7 +82,7 @@ bad_map_block (int fd, uint64_t nblocks, uint64_t *owned)
 }
 
 static void
-check_files (struct fsck *f, struct ops_diff *d, uint64_t *owned)
+check_files (struct fsck *f, struct scan_diff *d, uint64_t *owned)
 {
   CLEANUP_FREE char *data = xasprintf ("%s/diffs/%s/data", f->s.home, d->id);
   CLEANUP_FREE char *map = xasprintf ("%s/diffs/%s/map", f->s.home, d->id);
@@ -98,9 +98,9 @@ check_files (struct fsck *f, struct ops_diff *d, uint64_t *owned)
     diff_problem (f, d, msg);
   }
   if ((fd = open (map, O_RDONLY | O_CLOEXEC)) == -1 || fstat (fd, &sb) == -1 ||
-      (uint64_t)sb.st_size != ops_map_size (d->size)) {
+      (uint64_t)sb.st_size != layer_map_size (d->size)) {
     snprintf (msg, sizeof msg, "map file missing or not %" PRIu64 " bytes long",
-              ops_map_size (d->size));
+              layer_map_size (d->size));
     diff_problem (f, d, msg);
     return;
   }
@@ -111,9 +111,9 @@ check_files (struct fsck *f, struct ops_diff *d, uint64_t *owned)
 }
 
 static void
-check_diff (struct fsck *f, struct ops_diff *d)
+check_diff (struct fsck *f, struct scan_diff *d)
 {
-  struct ops_diff *p = *d->parent ? ops_find_diff (&f->s, d->parent) : NULL;
+  struct scan_diff *p = *d->parent ? scan_find_diff (&f->s, d->parent) : NULL;
   uint64_t owned;
   char msg[256];
 
@@ -137,22 +137,22 @@ check_diff (struct fsck *f, struct ops_diff *d)
 
 /* The layer's diffs in a fixed array: top first; returns the count (loops cut). */
 static size_t
-chain_of (struct fsck *f, const struct ops_layer *l, struct ops_diff **v, size_t max)
+chain_of (struct fsck *f, const struct scan_layer *l, struct scan_diff **v, size_t max)
 {
   size_t n = 0;
-  struct ops_diff *d = l->ok ? ops_find_diff (&f->s, l->top) : NULL;
+  struct scan_diff *d = l->ok ? scan_find_diff (&f->s, l->top) : NULL;
 
-  for (; d && n < max; d = *d->parent ? ops_find_diff (&f->s, d->parent) : NULL)
+  for (; d && n < max; d = *d->parent ? scan_find_diff (&f->s, d->parent) : NULL)
     v[n++] = d;
   return n;
 }
 
 static void
-check_layer (struct fsck *f, struct ops_layer *l)
+check_layer (struct fsck *f, struct scan_layer *l)
 {
-  CLEANUP_FREE struct ops_diff **v = calloc (f->s.nd + 1, sizeof *v);
-  CLEANUP_FREE struct ops_diff **pv = calloc (f->s.nd + 1, sizeof *pv);
-  struct ops_layer *pl = *l->parent ? ops_find_layer (&f->s, l->parent) : NULL;
+  CLEANUP_FREE struct scan_diff **v = calloc (f->s.nd + 1, sizeof *v);
+  CLEANUP_FREE struct scan_diff **pv = calloc (f->s.nd + 1, sizeof *pv);
+  struct scan_layer *pl = *l->parent ? scan_find_layer (&f->s, l->parent) : NULL;
   size_t n, pn;
   bool found = false;
 
@@ -162,7 +162,7 @@ check_layer (struct fsck *f, struct ops_layer *l)
     layer_problem (f, l, "metadata unreadable or left '%s'", l->state);
     return;
   }
-  if (!ops_find_diff (&f->s, l->top)) {
+  if (!scan_find_diff (&f->s, l->top)) {
     layer_problem (f, l, "its top diff %s does not exist", l->top);
     return;
   }
@@ -187,9 +187,9 @@ check_layer (struct fsck *f, struct ops_layer *l)
 
 /* Owned bytes the store reports for each layer's top diff against a count of its map. */
 static void
-check_owned (struct fsck *f, struct ops_layer *l)
+check_owned (struct fsck *f, struct scan_layer *l)
 {
-  struct ops_diff *d = ops_find_diff (&f->s, l->top);
+  struct scan_diff *d = scan_find_diff (&f->s, l->top);
   CLEANUP_FREE char *map = d ? xasprintf ("%s/diffs/%s/map", f->s.home, d->id) : NULL;
   CLEANUP_CLOSE int fd = map ? open (map, O_RDONLY | O_CLOEXEC) : -1;
   struct layer_info info;
@@ -211,7 +211,7 @@ check_owned (struct fsck *f, struct ops_layer *l)
 /* Export L to a sparse temporary file and run e2fsck -fn on it.  A mounted layer is left
  * alone: its filesystem is live and its newest blocks may not be flushed yet. */
 static void
-check_fs (struct fsck *f, struct ops_layer *l)
+check_fs (struct fsck *f, struct scan_layer *l)
 {
   CLEANUP_FREE char *tmp = xasprintf ("%s/buse-fsck.XXXXXX", f->tmpdir);
   CLEANUP_FREE char *mnt = xasprintf ("%s/mnt/%s/rootfs", f->s.home, l->id);
@@ -231,7 +231,7 @@ check_fs (struct fsck *f, struct ops_layer *l)
     return;
   }
   unlink (tmp); /* gone at close; e2fsck reads it through /proc/self/fd of ours */
-  if (gd_export_image (f->st, l->id, fd, false) == -1) {
+  if (mm_export_image (f->st, l->id, fd, false) == -1) {
     layer_problem (f, l, "cannot be read: %s", err_get ());
     close (fd);
     return;
@@ -248,30 +248,30 @@ check_fs (struct fsck *f, struct ops_layer *l)
 }
 
 static bool
-chain_bad (struct fsck *f, struct ops_layer *l)
+chain_bad (struct fsck *f, struct scan_layer *l)
 {
-  struct ops_diff *d = l->ok ? ops_find_diff (&f->s, l->top) : NULL;
+  struct scan_diff *d = l->ok ? scan_find_diff (&f->s, l->top) : NULL;
 
   for (size_t n = 0; d && n <= f->s.nd; n++) {
     if (f->bad_diff[d - f->s.d])
       return true;
-    d = *d->parent ? ops_find_diff (&f->s, d->parent) : NULL;
+    d = *d->parent ? scan_find_diff (&f->s, d->parent) : NULL;
   }
   return false;
 }
 
 static bool
-wanted_diff (struct fsck *f, struct ops_diff *d)
+wanted_diff (struct fsck *f, struct scan_diff *d)
 {
-  struct ops_layer *l = f->only ? ops_find_layer (&f->s, f->only) : NULL;
-  struct ops_diff *x = l && l->ok ? ops_find_diff (&f->s, l->top) : NULL;
+  struct scan_layer *l = f->only ? scan_find_layer (&f->s, f->only) : NULL;
+  struct scan_diff *x = l && l->ok ? scan_find_diff (&f->s, l->top) : NULL;
 
   if (!f->only)
     return true;
   for (size_t n = 0; x && n <= f->s.nd; n++) {
     if (x == d)
       return true;
-    x = *x->parent ? ops_find_diff (&f->s, x->parent) : NULL;
+    x = *x->parent ? scan_find_diff (&f->s, x->parent) : NULL;
   }
   return false;
 }
@@ -281,7 +281,7 @@ run_checks (struct fsck *f)
 {
   if (!f->s.store_ok)
     printf ("store: store.json missing or unreadable\n"), f->errors++;
-  else if (!ops_find_diff (&f->s, f->s.base))
+  else if (!scan_find_diff (&f->s, f->s.base))
     printf ("store: its base diff %s does not exist\n", f->s.base), f->errors++;
   for (size_t i = 0; i < f->s.nd; i++)
     if (wanted_diff (f, &f->s.d[i])) {
@@ -290,7 +290,7 @@ run_checks (struct fsck *f)
         printf ("diff %s: no layer uses it (buse gc removes it)\n", f->s.d[i].id), f->warnings++;
     }
   for (size_t i = 0; i < f->s.nl; i++) {
-    struct ops_layer *l = &f->s.l[i];
+    struct scan_layer *l = &f->s.l[i];
     if (f->only && strcmp (l->id, f->only))
       continue;
     check_layer (f, l);
@@ -316,7 +316,7 @@ usage (FILE *fp)
            "  --home DIR      the store (default %s)\n"
            "  --no-e2fsck     only the store's structure\n"
            "  --tmpdir DIR    where the temporary image goes (default $TMPDIR or /var/tmp)\n",
-           GD_DEFAULT_HOME);
+           CLI_DEFAULT_HOME);
 }
 
 static int
@@ -353,19 +353,19 @@ int
 cmd_fsck (int argc, char **argv)
 {
   struct fsck f = { .tmpdir = getenv ("TMPDIR") ? getenv ("TMPDIR") : "/var/tmp" };
-  const char *home = GD_DEFAULT_HOME;
+  const char *home = CLI_DEFAULT_HOME;
   int r = parse (argc, argv, &f, &home);
 
   if (r >= 0)
     return r;
-  if (ops_scan (home, &f.s) == -1) {
+  if (store_scan (home, &f.s) == -1) {
     fprintf (stderr, "buse fsck: %s\n", err_get ());
-    ops_store_free (&f.s);
+    scan_store_free (&f.s);
     return 1;
   }
-  if (f.only && !ops_find_layer (&f.s, f.only)) {
+  if (f.only && !scan_find_layer (&f.s, f.only)) {
     fprintf (stderr, "buse fsck: layer %s does not exist\n", f.only);
-    ops_store_free (&f.s);
+    scan_store_free (&f.s);
     return 1;
   }
   f.bad_diff = calloc (f.s.nd + 1, sizeof *f.bad_diff);
@@ -378,6 +378,6 @@ cmd_fsck (int argc, char **argv)
           f.warnings == 1 ? "" : "s");
   layer_store_close (f.st);
   free (f.bad_diff), free (f.bad_layer);
-  ops_store_free (&f.s);
+  scan_store_free (&f.s);
   return f.errors ? 1 : 0;
 }

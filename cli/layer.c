@@ -1,10 +1,10 @@
-/* cmd_layer.c: `buse layer create|rm`, `buse ls`, `buse inspect` — the layer store from the
+/* layer.c: `buse layer create|rm`, `buse ls`, `buse inspect` — the layer store from the
  * command line.  Changes open the store exclusively (they fail while a daemon holds it);
  * ls and inspect open it read-only, so they also work beside a running daemon. */
 #include <getopt.h>
 #include <string.h>
 
-#include "graphdriver/gd.h"
+#include "cli/cli.h"
 
 struct args {
   const char *home, *parent, *mkfs_args;
@@ -26,7 +26,7 @@ usage (FILE *fp, const char *cmd)
                  "  --mkfs-args A   extra mke2fs arguments when the store is created\n");
   else
     fprintf (fp, "usage: buse %s%s [--home DIR]\n", cmd, strcmp (cmd, "ls") ? " ID" : "");
-  fprintf (fp, "  --home DIR      the store (default %s)\n", GD_DEFAULT_HOME);
+  fprintf (fp, "  --home DIR      the store (default %s)\n", CLI_DEFAULT_HOME);
 }
 
 /* Parse options; returns the index of the first operand, or -1 (exit 2), -2 (help, exit 0). */
@@ -46,7 +46,7 @@ parse (int argc, char **argv, struct args *a)
   int c;
 
   memset (a, 0, sizeof *a);
-  a->home = GD_DEFAULT_HOME;
+  a->home = CLI_DEFAULT_HOME;
   optind = 0; /* glibc: full re-initialisation after main's getopt */
   while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {

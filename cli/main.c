@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "graphdriver/gd.h"
+#include "cli/cli.h"
 
 static int cmd_version (int argc, char **argv);
 static int cmd_help (int argc, char **argv);

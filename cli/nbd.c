@@ -1,4 +1,4 @@
-/* cmd_nbd.c: `buse nbd` — serve plain files (NAME=FILE) or the layers of a store (--home)
+/* nbd.c: `buse nbd` — serve plain files (NAME=FILE) or the layers of a store (--home)
  * as NBD exports on a unix socket and/or TCP, in the foreground, until SIGINT/SIGTERM.
  * Signals are blocked in every thread and taken synchronously with sigwait in the main
  * thread, which then stops the server; nbds_free flushes and closes every backend. */
@@ -6,7 +6,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "graphdriver/gd.h"
+#include "cli/cli.h"
 
 struct nbd_args {
   const char *unix_path, *tcp, *home;
@@ -225,7 +225,7 @@ cmd_nbd (int argc, char **argv)
       fprintf (stderr, "buse nbd: %s\n", err_get ());
       goto out;
     }
-    gd_layer_resolver (&filter.inner, st, a.read_only);
+    mm_layer_resolver (&filter.inner, st, a.read_only);
     if (a.nnames > 0) {
       filter.ids = a.names, filter.n = a.nnames;
       nbds_set_resolver (srv, &(struct nbds_resolver){ filter_open, filter_list, &filter });

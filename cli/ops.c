@@ -1,16 +1,16 @@
-/* cmd_ops.c: operator commands on a store — `buse du` (space per layer, shared vs owned),
+/* ops.c: operator commands on a store — `buse du` (space per layer, shared vs owned),
  * `buse export ID FILE|-` (the full stack as a sparse raw image) and `buse gc` (diffs and
  * mount directories nobody owns).  du and export only read (a scan of the files, a read-only
  * store), so they work beside a running daemon; gc deletes, so it takes the store's lock
  * (<home>/lock, the flock `buse serve` holds) and is refused while a daemon has the store.
- * `buse fsck` is in ops_fsck.c. */
+ * `buse fsck` is in fsck.c. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "graphdriver/ops.h"
+#include "cli/cli.h"
 
 struct ops_args {
   const char *home;
@@ -42,7 +42,7 @@ usage (FILE *fp, const char *cmd)
              "exist.  Refused while a daemon holds the store (its lock %s/lock).\n"
              "  -n, --dry-run   only list what would be removed\n",
              "HOME");
-  fprintf (fp, "  --home DIR      the store (default %s)\n", GD_DEFAULT_HOME);
+  fprintf (fp, "  --home DIR      the store (default %s)\n", CLI_DEFAULT_HOME);
 }
 
 /* Index of the first operand, -1 (exit 2) or -2 (help shown, exit 0). */
@@ -62,7 +62,7 @@ parse (int argc, char **argv, struct ops_args *a)
   int c;
 
   memset (a, 0, sizeof *a);
-  a->home = GD_DEFAULT_HOME;
+  a->home = CLI_DEFAULT_HOME;
   optind = 0;
   while ((c = getopt_long (argc, argv, "nbh", opts, NULL)) != -1) {
     switch (c) {
@@ -116,13 +116,13 @@ sz (const struct ops_args *a, uint64_t n, char *buf, size_t len)
 }
 
 struct du_acc {
-  struct ops_store *s;
+  struct scan_store *s;
   uint64_t *disk; /* per diff, indexed like s->d */
   uint64_t owned, shared;
 };
 
 static void
-du_one (void *cbdata, struct ops_diff *d)
+du_one (void *cbdata, struct scan_diff *d)
 {
   struct du_acc *acc = cbdata;
   uint64_t n = acc->disk[d - acc->s->d];
@@ -134,7 +134,7 @@ du_one (void *cbdata, struct ops_diff *d)
 }
 
 static void
-du_print (const struct ops_args *a, struct ops_store *s, uint64_t *disk)
+du_print (const struct ops_args *a, struct scan_store *s, uint64_t *disk)
 {
   uint64_t total = 0, own = 0, shared = 0, base = 0, unref = 0;
   char b[5][32];
@@ -143,9 +143,9 @@ du_print (const struct ops_args *a, struct ops_store *s, uint64_t *disk)
   for (size_t i = 0; i < s->nl; i++) {
     struct du_acc acc = { s, disk, 0, 0 };
     unsigned depth = 0;
-    ops_chain (s, &s->l[i], du_one, &acc);
-    for (struct ops_diff *d = ops_find_diff (s, s->l[i].top); d && depth <= s->nd;
-         d = *d->parent ? ops_find_diff (s, d->parent) : NULL)
+    scan_chain (s, &s->l[i], du_one, &acc);
+    for (struct scan_diff *d = scan_find_diff (s, s->l[i].top); d && depth <= s->nd;
+         d = *d->parent ? scan_find_diff (s, d->parent) : NULL)
       depth++;
     printf ("%-40s %5u %12s %12s\n", s->l[i].id, depth, sz (a, acc.owned, b[0], 32),
             sz (a, acc.shared, b[1], 32));
@@ -170,7 +170,7 @@ int
 cmd_du (int argc, char **argv)
 {
   struct ops_args a;
-  struct ops_store s;
+  struct scan_store s;
   int i = parse (argc, argv, &a);
   uint64_t *disk;
 
@@ -180,19 +180,19 @@ cmd_du (int argc, char **argv)
     usage (stderr, "du");
     return 2;
   }
-  if (ops_scan (a.home, &s) == -1) {
-    ops_store_free (&s);
+  if (store_scan (a.home, &s) == -1) {
+    scan_store_free (&s);
     return fail ("du");
   }
   if (!(disk = calloc (s.nd + 1, sizeof *disk))) {
-    ops_store_free (&s);
+    scan_store_free (&s);
     return 1;
   }
   for (size_t k = 0; k < s.nd; k++)
     disk[k] = disk_bytes (a.home, s.d[k].id);
   du_print (&a, &s, disk);
   free (disk);
-  ops_store_free (&s);
+  scan_store_free (&s);
   return 0;
 }
 
@@ -220,7 +220,7 @@ export_to (const struct ops_args *a, const char *id, const char *out)
              "missing from the image\n",
              id);
   bar = !a->no_progress && (a->progress || isatty (2));
-  r = gd_export_image (st, id, fd, bar);
+  r = mm_export_image (st, id, fd, bar);
   if (r == 0 && fd != 1 && fsync (fd) == -1 && errno != EINVAL)
     r = -1, err_set (errno, "fsync %s", out);
   if (fd != 1 && close (fd) == -1 && r == 0)
@@ -248,18 +248,18 @@ cmd_export (int argc, char **argv)
 
 /* A mnt/ entry nobody owns: no such layer and nothing mounted in it. */
 static bool
-stale_mnt (struct ops_store *s, const char *name)
+stale_mnt (struct scan_store *s, const char *name)
 {
   CLEANUP_FREE char *dir = xasprintf ("%s/mnt/%s", s->home, name);
   CLEANUP_FREE char *root = xasprintf ("%s/mnt/%s/rootfs", s->home, name);
 
-  if (ops_find_layer (s, name) || !dir || !root)
+  if (scan_find_layer (s, name) || !dir || !root)
     return false;
   return is_mountpoint (dir) == 0 && is_mountpoint (root) == 0;
 }
 
 static int
-gc_remove (const struct ops_args *a, struct ops_store *s, const char *what, const char *name)
+gc_remove (const struct ops_args *a, struct scan_store *s, const char *what, const char *name)
 {
   CLEANUP_FREE char *p = xasprintf ("%s/%s/%s", s->home, what, name);
 
@@ -275,7 +275,7 @@ gc_remove (const struct ops_args *a, struct ops_store *s, const char *what, cons
 
 /* Deleting what looks unreferenced is safe only if every owner could be read. */
 static bool
-scan_complete (struct ops_store *s)
+scan_complete (struct scan_store *s)
 {
   if (!s->store_ok) {
     err_set (EINVAL, "%s/store.json is unreadable: not collecting (run buse fsck)", s->home);
@@ -298,7 +298,7 @@ int
 cmd_gc (int argc, char **argv)
 {
   struct ops_args a;
-  struct ops_store s;
+  struct scan_store s;
   int i = parse (argc, argv, &a), lock = -1, r = 0;
   size_t n = 0;
 
@@ -308,9 +308,9 @@ cmd_gc (int argc, char **argv)
     usage (stderr, "gc");
     return 2;
   }
-  if (!a.dry_run && (lock = ops_lock (a.home)) == -1)
+  if (!a.dry_run && (lock = store_lock_try (a.home)) == -1)
     return fail ("gc");
-  if (ops_scan (a.home, &s) == -1) {
+  if (store_scan (a.home, &s) == -1) {
     r = fail ("gc");
     goto out;
   }
@@ -328,7 +328,7 @@ cmd_gc (int argc, char **argv)
     r = 1;
   printf ("%zu %s\n", n, a.dry_run ? "to remove" : "removed");
 out:
-  ops_store_free (&s);
+  scan_store_free (&s);
   if (lock >= 0)
     close (lock);
   return r;

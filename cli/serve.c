@@ -1,4 +1,4 @@
-/* cmd_serve.c: `buse serve` — the graphdriver plugin daemon dockerd talks to.
+/* serve.c: `buse serve` — the graphdriver plugin daemon dockerd talks to.
  *
  * Signals are blocked in every thread and taken with sigwait by the main thread, so no
  * handler ever runs inside libmicrohttpd or the NBD server.  On TERM/INT the HTTP server
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 
-#include "graphdriver/api.h"
+#include "cli/cli.h"
 
 static void
 usage (FILE *fp)
@@ -29,7 +29,7 @@ usage (FILE *fp)
            "  --export tcp://HOST:PORT  serve committed layers read-only over NBD to other\n"
            "                 hosts (export name = layer id); off by default\n\n"
            "Init options (dockerd --storage-opt buse.KEY=VALUE):\n",
-           GD_DEFAULT_SOCKET);
+           CLI_DEFAULT_SOCKET);
   cfg_print_help (gd_init_options, "buse.", fp);
 }
 
@@ -125,23 +125,23 @@ start_watchdog (void)
 
 /* The daemon with its options: --metrics and --export must be in place before any Init. */
 static struct gd_daemon *
-daemon_new (const struct serve_args *a, struct gd_metrics **metrics)
+daemon_new (const struct serve_args *a, struct mm_metrics **metrics)
 {
   struct gd_daemon *d = gd_daemon_new (a->state, a->home);
 
   if (!d)
     return NULL;
-  if (a->metrics && !(d->metrics = *metrics = gd_metrics_new ()))
+  if (a->metrics && !(d->metrics = *metrics = mm_metrics_new ()))
     goto err;
   if (a->export && !(d->export_spec = strdup (a->export)))
     goto err;
-  if (a->metrics && gd_metrics_listen (*metrics, a->metrics, gd_metrics_daemon_gauges, d) == -1)
+  if (a->metrics && mm_metrics_listen (*metrics, a->metrics, gd_daemon_gauges, d) == -1)
     goto err;
   if (gd_daemon_restore (d) == -1) /* the last Init, if one was saved */
     log_error ("restoring the last Init: %s (waiting for a new Init)", err_get ());
   return d;
 err:
-  gd_metrics_stop (*metrics);
+  mm_metrics_stop (*metrics);
   gd_daemon_free (d, false);
   return NULL;
 }
@@ -149,8 +149,8 @@ err:
 int
 cmd_serve (int argc, char **argv)
 {
-  struct serve_args a = { .sock = GD_DEFAULT_SOCKET, .state = "/var/lib/buse" };
-  struct gd_metrics *metrics = NULL;
+  struct serve_args a = { .sock = CLI_DEFAULT_SOCKET, .state = "/var/lib/buse" };
+  struct mm_metrics *metrics = NULL;
   struct gd_daemon *d;
   struct gd_http *h = NULL;
   sigset_t set;
@@ -180,8 +180,8 @@ cmd_serve (int argc, char **argv)
     r = 0;
   }
   gd_http_stop (h);
-  gd_metrics_stop (metrics); /* before the daemon its gauges read */
+  mm_metrics_stop (metrics); /* before the daemon its gauges read */
   gd_daemon_free (d, false);
-  gd_metrics_free (metrics); /* after every server that counted into it */
+  mm_metrics_free (metrics); /* after every server that counted into it */
   return r;
 }

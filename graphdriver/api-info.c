@@ -1,10 +1,10 @@
-/* api_info.c: the endpoints that only describe — Plugin.Activate, Capabilities, Status
+/* api-info.c: the endpoints that only describe — Plugin.Activate, Capabilities, Status
  * (`docker info`) and GetMetadata (`docker inspect`).  Shapes are dockerd's: Capabilities is
  * nested, Status is a list of [key, value] pairs, Metadata values are strings. */
 #include <inttypes.h>
 #include <string.h>
 
-#include "graphdriver/api.h"
+#include "graphdriver/internal.h"
 
 int
 gd_api_activate (struct gd_daemon *d, const json_t *req, json_t *reply)
@@ -47,7 +47,7 @@ gd_api_status (struct gd_daemon *d, const json_t *req, json_t *reply)
     return -1;
   layer_list (d->st, count_layer, &layers);
   snprintf (n, sizeof n, "%zu", layers);
-  snprintf (m, sizeof m, "%zu", gd_mounts_active (d->mounts));
+  snprintf (m, sizeof m, "%zu", mm_active (d->mounts));
   fmt_size (d->opts.basesize, base, sizeof base);
   fmt_size (layer_store_disk_bytes (d->st), used, sizeof used);
   add_pair (list, "Home", d->home);
@@ -76,7 +76,7 @@ gd_api_metadata (struct gd_daemon *d, const json_t *req, json_t *reply)
   }
   if (layer_info (d->st, id, &info) == -1)
     return -1;
-  gd_mount_device (d->mounts, id, dev, sizeof dev);
+  mm_device (d->mounts, id, dev, sizeof dev);
   snprintf (size, sizeof size, "%" PRIu64, info.virtual_size);
   snprintf (owned, sizeof owned, "%" PRIu64, info.owned_bytes);
   snprintf (disk, sizeof disk, "%" PRIu64, info.disk_bytes);
@@ -87,4 +87,21 @@ gd_api_metadata (struct gd_daemon *d, const json_t *req, json_t *reply)
   if (!md)
     return -1;
   return json_object_set_new (reply, "Metadata", md);
+}
+
+/* The gauges of `buse serve`'s /metrics (mounts/metrics.c calls this at each scrape). */
+void
+gd_daemon_gauges (void *ctx, struct mm_metrics_gauges *g)
+{
+  struct gd_daemon *d = ctx;
+
+  /* never wait behind an Init: a scrape then just lacks the gauges */
+  if (pthread_rwlock_tryrdlock (&d->lock) != 0)
+    return;
+  if (d->ready) {
+    g->valid = layer_list (d->st, count_layer, &g->layers) == 0;
+    g->mounts = mm_active (d->mounts);
+    g->disk_bytes = layer_store_disk_bytes (d->st);
+  }
+  pthread_rwlock_unlock (&d->lock);
 }

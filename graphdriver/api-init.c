@@ -1,4 +1,4 @@
-/* api_init.c: the daemon's life — GraphDriver.Init and Cleanup, and restoring the last Init
+/* api-init.c: the daemon's life — GraphDriver.Init and Cleanup, and restoring the last Init
  * when `buse serve` restarts.
  *
  * dockerd sends Init once, when it starts; if buse restarts under a running dockerd nobody
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "graphdriver/api.h"
+#include "graphdriver/internal.h"
 
 static int init_locked (struct gd_daemon *d, const json_t *req);
 
@@ -38,10 +38,10 @@ gd_daemon_new (const char *state_dir, const char *default_home)
 static void
 teardown (struct gd_daemon *d, bool forget)
 {
-  gd_export_stop (d->export);
-  gd_lowspace_stop (d->lowspace);
+  mm_export_stop (d->export);
+  mm_lowspace_stop (d->lowspace);
   d->lowspace = NULL;
-  gd_mounts_free (d->mounts, forget);
+  mm_free (d->mounts, forget);
   nbds_free (d->srv);
   layer_store_close (d->st);
   gd_options_free (&d->opts);
@@ -113,7 +113,7 @@ gd_daemon_leave (struct gd_daemon *d)
 
 /* UIDMaps/GIDMaps: [{"container_id","host_id","size"}] (null or missing: identity). */
 static int
-parse_idmap (const json_t *arr, const char *what, struct gd_idmap **out, size_t *n)
+parse_idmap (const json_t *arr, const char *what, struct ar_idmap **out, size_t *n)
 {
   size_t i;
   json_t *e;
@@ -136,7 +136,7 @@ parse_idmap (const json_t *arr, const char *what, struct gd_idmap **out, size_t 
       err_set (EINVAL, "%s[%zu] is not {container_id, host_id, size}", what, i);
       return -1;
     }
-    (*out)[i] = (struct gd_idmap){ (uint32_t)c, (uint32_t)h, (uint32_t)s };
+    (*out)[i] = (struct ar_idmap){ (uint32_t)c, (uint32_t)h, (uint32_t)s };
   }
   *n = json_array_size (arr);
   return 0;
@@ -146,7 +146,7 @@ parse_idmap (const json_t *arr, const char *what, struct gd_idmap **out, size_t 
 static int
 check_idmaps (const json_t *req)
 {
-  struct gd_idmap *u = NULL, *g = NULL;
+  struct ar_idmap *u = NULL, *g = NULL;
   size_t nu, ng;
   int r = parse_idmap (json_object_get (req, "UIDMaps"), "UIDMaps", &u, &nu);
 
@@ -172,8 +172,8 @@ open_store (struct gd_daemon *d)
   d->srv = nbds_new (NULL);
   if (!d->srv)
     return -1;
-  gd_layer_resolver (&r, d->st, false);
-  if (d->metrics && gd_metrics_wrap (d->metrics, &r) == -1)
+  mm_layer_resolver (&r, d->st, false);
+  if (d->metrics && mm_metrics_wrap (d->metrics, &r) == -1)
     return -1;
   nbds_set_resolver (d->srv, &r);
   return 0;
@@ -202,17 +202,19 @@ setup (struct gd_daemon *d, const json_t *req, struct gd_options *o)
   d->mode = kdev_mode_resolve (mode);
   if (open_store (d) == -1)
     goto err;
-  struct gd_mounts_cfg mc = { .home = d->home,
-                              .state_dir = d->state_dir,
-                              .st = d->st,
-                              .srv = d->srv,
-                              .mode = d->mode,
-                              .mountopt = d->opts.mountopt };
-  d->mounts = gd_mounts_new (&mc);
-  if (!d->mounts || !(d->lowspace = gd_lowspace_start (d->home, d->mounts, d->opts.min_free_space)))
+  struct mm_cfg mc = { .home = d->home,
+                       .state_dir = d->state_dir,
+                       .st = d->st,
+                       .srv = d->srv,
+                       .mode = d->mode,
+                       .mountopt = d->opts.mountopt };
+  d->mounts = mm_new (&mc);
+  if (!d->mounts || !(d->lowspace = mm_lowspace_start (d->home, d->mounts, d->opts.min_free_space)))
     goto err;
-  if (d->export_spec && !(d->export = gd_export_start (d->st, d->export_spec, d->metrics)))
+  if (d->export_spec && !(d->export = mm_export_start (d->st, d->export_spec, d->metrics)))
     goto err;
+  d->engine =
+      (struct ar_engine){ .st = d->st, .mounts = d->mounts, .home = d->home, .maps = &d->maps };
   d->ready = true;
   log_info ("initialised: home %s, attach %s", d->home, kdev_mode_name (d->mode));
   return 0;
@@ -259,18 +261,18 @@ init_locked (struct gd_daemon *d, const json_t *req)
   }
   if (d->ready && (old = json_load_path (path)) && json_equal (old, rec)) {
     log_info ("Init again with the same home and options: nothing to do");
-    gd_mounts_new_session (d->mounts);
+    mm_new_session (d->mounts);
     r = 0;
-  } else if (d->ready && gd_mounts_active (d->mounts) > 0) {
+  } else if (d->ready && mm_active (d->mounts) > 0) {
     char real[PATH_MAX];
     if (realpath (home, real) && strcmp (real, d->home) == 0) {
       log_warn ("Init while %zu layers are mounted: options unchanged until they are put",
-                gd_mounts_active (d->mounts));
-      gd_mounts_new_session (d->mounts);
+                mm_active (d->mounts));
+      mm_new_session (d->mounts);
       r = 0;
     } else
       err_set (EBUSY, "Init: already initialised with home %s and %zu layers mounted", d->home,
-               gd_mounts_active (d->mounts));
+               mm_active (d->mounts));
   } else {
     teardown (d, true); /* nothing is mounted: no reference worth keeping */
     r = setup (d, req, &o);
@@ -321,7 +323,7 @@ int
 gd_api_cleanup (struct gd_daemon *d, const json_t *req, json_t *reply)
 {
   (void)req, (void)reply;
-  gd_mounts_cleanup (d->mounts);
+  mm_cleanup (d->mounts);
   log_info ("Cleanup: every layer unmounted");
   return 0;
 }

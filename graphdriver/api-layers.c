@@ -1,11 +1,11 @@
-/* api_layers.c: the endpoints that make, remove and mount layers — Create, CreateReadWrite,
+/* api-layers.c: the endpoints that make, remove and mount layers — Create, CreateReadWrite,
  * Remove, Exists, Get, Put.  They check the request and hand over to the layer store and the
  * mount manager; every error names the layer it is about.
  * Both kinds of Create make writable layers: dockerd writes image layers too (ApplyDiff). */
 #include <inttypes.h>
 #include <string.h>
 
-#include "graphdriver/api.h"
+#include "graphdriver/internal.h"
 
 const char *
 gd_req_id (const json_t *req)
@@ -82,7 +82,7 @@ device_size (struct gd_daemon *d, const char *parent, uint64_t size)
 
 /* Host id of container id 0 under MAP (N entries); -1 when unmapped. */
 static int64_t
-host_root (const struct gd_idmap *map, size_t n)
+host_root (const struct ar_idmap *map, size_t n)
 {
   for (size_t i = 0; i < n; i++)
     if (map[i].container_id == 0)
@@ -102,14 +102,14 @@ chown_root (struct gd_daemon *d, const char *id)
 
   if (uid <= 0 && gid <= 0)
     return 0;
-  dir = gd_mount_get (d->mounts, id, true);
+  dir = mm_get (d->mounts, id, true);
   if (!dir)
     return -1;
   if (chown (dir, (uid_t)(uid < 0 ? 0 : uid), (gid_t)(gid < 0 ? 0 : gid)) == -1) {
     err_set (errno, "chown %s", dir);
     r = -1;
   }
-  if (gd_mount_put (d->mounts, id, true) == -1)
+  if (mm_put (d->mounts, id, true) == -1)
     r = -1;
   return r;
 }
@@ -132,11 +132,11 @@ create (struct gd_daemon *d, const json_t *req, bool rw)
     err_set (ENOENT, "parent layer %s of %s does not exist", parent, id);
     return -1;
   }
-  if (gd_mount_create (d->mounts, id, parent, device_size (d, parent, size)) == -1)
+  if (mm_create (d->mounts, id, parent, device_size (d, parent, size)) == -1)
     return -1;
-  if (gd_quota_save (d->home, id, size) == -1 || (!parent && chown_root (d, id) == -1)) {
+  if (mm_quota_save (d->home, id, size) == -1 || (!parent && chown_root (d, id) == -1)) {
     err_prefix ("layer %s", id);
-    gd_mount_remove (d->mounts, id);
+    mm_remove (d->mounts, id);
     return -1;
   }
   log_debug ("gd", "created %s layer %s on %s (size %" PRIu64 ")", rw ? "rw" : "ro", id,
@@ -170,7 +170,7 @@ gd_api_remove (struct gd_daemon *d, const json_t *req, json_t *reply)
     log_info ("Remove of layer %s, which does not exist: nothing to do", id);
     return 0; /* idempotent: dockerd retries removals that were interrupted */
   }
-  return gd_mount_remove (d->mounts, id);
+  return mm_remove (d->mounts, id);
 }
 
 int
@@ -189,7 +189,7 @@ gd_api_get (struct gd_daemon *d, const json_t *req, json_t *reply)
   const char *id = gd_req_id (req);
   CLEANUP_FREE char *dir = NULL;
 
-  if (!id || !(dir = gd_mount_get (d->mounts, id, false)))
+  if (!id || !(dir = mm_get (d->mounts, id, false)))
     return -1;
   return json_object_set_new (reply, "Dir", json_string (dir));
 }
@@ -202,5 +202,5 @@ gd_api_put (struct gd_daemon *d, const json_t *req, json_t *reply)
   (void)reply;
   if (!id)
     return -1;
-  return gd_mount_put (d->mounts, id, false);
+  return mm_put (d->mounts, id, false);
 }

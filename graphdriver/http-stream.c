@@ -1,6 +1,6 @@
-/* http_stream.c: the two streaming endpoints, without ever holding a whole tar in memory.
+/* http-stream.c: the two streaming endpoints, without ever holding a whole tar in memory.
  *
- * Upload (ApplyDiff): MHD pushes the body to us in pieces; the handler (gd_apply_tar) pulls.
+ * Upload (ApplyDiff): MHD pushes the body to us in pieces; the handler (ar_apply_tar) pulls.
  * A pipe joins them: MHD's connection thread writes each piece into the pipe (blocking while
  * the handler is behind, which is flow control), a worker thread runs the handler reading
  * from the pipe.  If the handler stops early, it closes its end; further pieces are dropped
@@ -13,7 +13,7 @@
 #include <fcntl.h>
 #include <string.h>
 
-#include "graphdriver/http.h"
+#include "graphdriver/internal.h"
 
 #define GD_PIPE_SIZE (1 << 20)
 #define GD_CHUNK     (64 * 1024)

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "graphdriver/api.h"
+#include "graphdriver/internal.h"
 
 /* No blocks reserved for root: in a container root is the usual writer, and StorageOpt size
  * (quota.c) counts free blocks as everyone's. */

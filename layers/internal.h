@@ -10,7 +10,6 @@
 #include <stdint.h>
 
 #include "common/common.h"
-#include "common/json.h"
 #include "layers/layers.h"
 
 #define LAYER_BS       4096u /* block size of every diff */

@@ -1,4 +1,4 @@
-/* ops_scan.c: read a layer store's files straight from disk for `buse fsck`, `buse gc` and
+/* scan.c: read a layer store's files straight from disk for `buse fsck`, `buse gc` and
  * `buse du` — store.json, every diffs/<id>/meta.json, every layers/<id>.json, the names under
  * mnt/ — and work out which diffs each layer's chain holds.  It takes no lock and changes
  * nothing, so it may run beside a daemon; what it reads half-written is reported, not fixed. */
@@ -7,14 +7,12 @@
 #include <string.h>
 #include <sys/file.h>
 
-#include "common/json.h"
-#include "graphdriver/ops.h"
+#include "layers/internal.h"
 
 uint64_t
-ops_map_size (uint64_t size)
+layer_map_size (uint64_t size)
 {
-  uint64_t bytes = (size / 4096 + 3) / 4;
-  return (bytes + 4095) / 4096 * 4096;
+  return bmap_file_size (size / LAYER_BS);
 }
 
 static void
@@ -24,7 +22,7 @@ copy (char *dst, size_t len, const char *src)
 }
 
 static void
-load_diff (struct ops_store *s, const char *id, struct ops_diff *d)
+load_diff (struct scan_store *s, const char *id, struct scan_diff *d)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/diffs/%s/meta.json", s->home, id);
   CLEANUP_JSON_DECREF json_t *j = path ? json_load_path (path) : NULL;
@@ -43,7 +41,7 @@ load_diff (struct ops_store *s, const char *id, struct ops_diff *d)
 }
 
 static void
-load_layer (struct ops_store *s, const char *file, struct ops_layer *l)
+load_layer (struct scan_store *s, const char *file, struct scan_layer *l)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/layers/%s", s->home, file);
   CLEANUP_JSON_DECREF json_t *j = path ? json_load_path (path) : NULL;
@@ -103,7 +101,7 @@ cmp_str (const void *a, const void *b)
 }
 
 static int
-scan_layers (struct ops_store *s)
+scan_layers (struct scan_store *s)
 {
   char **names;
   size_t n;
@@ -122,7 +120,7 @@ scan_layers (struct ops_store *s)
 }
 
 static int
-scan_diffs (struct ops_store *s)
+scan_diffs (struct scan_store *s)
 {
   char **names;
   size_t n;
@@ -139,7 +137,7 @@ scan_diffs (struct ops_store *s)
 }
 
 static void
-count_user (void *cbdata, struct ops_diff *d)
+count_user (void *cbdata, struct scan_diff *d)
 {
   (void)cbdata;
   d->users++;
@@ -147,7 +145,7 @@ count_user (void *cbdata, struct ops_diff *d)
 }
 
 int
-ops_scan (const char *home, struct ops_store *s)
+store_scan (const char *home, struct scan_store *s)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/store.json", home);
   CLEANUP_JSON_DECREF json_t *j = NULL;
@@ -167,15 +165,15 @@ ops_scan (const char *home, struct ops_store *s)
   if (list_dir (home, "mnt", &s->mnt, &s->nmnt) == -1 && errno != ENOENT)
     return -1;
   for (size_t i = 0; i < s->nl; i++)
-    ops_chain (s, &s->l[i], count_user, NULL);
-  struct ops_diff *b = ops_find_diff (s, s->base);
-  for (; b; b = *b->parent ? ops_find_diff (s, b->parent) : NULL)
+    scan_chain (s, &s->l[i], count_user, NULL);
+  struct scan_diff *b = scan_find_diff (s, s->base);
+  for (; b; b = *b->parent ? scan_find_diff (s, b->parent) : NULL)
     b->reached = true;
   return 0;
 }
 
 void
-ops_store_free (struct ops_store *s)
+scan_store_free (struct scan_store *s)
 {
   if (!s)
     return;
@@ -186,8 +184,8 @@ ops_store_free (struct ops_store *s)
   memset (s, 0, sizeof *s);
 }
 
-struct ops_diff *
-ops_find_diff (struct ops_store *s, const char *id)
+struct scan_diff *
+scan_find_diff (struct scan_store *s, const char *id)
 {
   for (size_t i = 0; i < s->nd; i++)
     if (!strcmp (s->d[i].id, id))
@@ -195,8 +193,8 @@ ops_find_diff (struct ops_store *s, const char *id)
   return NULL;
 }
 
-struct ops_layer *
-ops_find_layer (struct ops_store *s, const char *id)
+struct scan_layer *
+scan_find_layer (struct scan_store *s, const char *id)
 {
   for (size_t i = 0; i < s->nl; i++)
     if (!strcmp (s->l[i].id, id))
@@ -205,19 +203,19 @@ ops_find_layer (struct ops_store *s, const char *id)
 }
 
 void
-ops_chain (struct ops_store *s, const struct ops_layer *l,
-           void (*fn) (void *cbdata, struct ops_diff *d), void *cbdata)
+scan_chain (struct scan_store *s, const struct scan_layer *l,
+            void (*fn) (void *cbdata, struct scan_diff *d), void *cbdata)
 {
-  struct ops_diff *d = l->ok ? ops_find_diff (s, l->top) : NULL;
+  struct scan_diff *d = l->ok ? scan_find_diff (s, l->top) : NULL;
 
   for (size_t steps = 0; d && steps <= s->nd; steps++) {
     fn (cbdata, d);
-    d = *d->parent ? ops_find_diff (s, d->parent) : NULL;
+    d = *d->parent ? scan_find_diff (s, d->parent) : NULL;
   }
 }
 
 int
-ops_lock (const char *home)
+store_lock_try (const char *home)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/lock", home);
   int fd;

@@ -5,7 +5,7 @@
  * CAN_MULTI_CONN holds) and closes it when it ends. */
 #include <string.h>
 
-#include "graphdriver/gd.h"
+#include "mounts/internal.h"
 
 static int64_t
 lb_get_size (void *h)
@@ -65,7 +65,7 @@ lb_close (void *h)
   layer_stack_close (h);
 }
 
-const struct nbds_backend gd_layer_backend = {
+const struct nbds_backend mm_layer_backend = {
   .name = "layer",
   .get_size = lb_get_size,
   .pread = lb_pread,
@@ -90,7 +90,7 @@ open_layer (struct layer_store *st, const char *name, bool read_only,
   }
   if (!(ls = layer_stack_open (st, name, false)))
     return -1;
-  *backend = &gd_layer_backend;
+  *backend = &mm_layer_backend;
   *handle = ls;
   *ro_out = read_only || !layer_stack_writable (ls);
   return 0;
@@ -130,7 +130,7 @@ resolve_list (void *ctx, int (*fn) (void *cbdata, const char *name), void *cbdat
 }
 
 void
-gd_layer_resolver (struct nbds_resolver *r, struct layer_store *st, bool read_only)
+mm_layer_resolver (struct nbds_resolver *r, struct layer_store *st, bool read_only)
 {
   memset (r, 0, sizeof *r);
   r->open = read_only ? resolve_ro : resolve_rw;

@@ -1,10 +1,10 @@
 /* export.c: a layer's whole stack out of the store, two ways.
  *
- * gd_export_image writes the merged view as a raw image: it walks layer_stack_extents so
+ * mm_export_image writes the merged view as a raw image: it walks layer_stack_extents so
  * holes and zeroed extents are never read, and writes a regular file with holes (data at its
  * offset, all-zero blocks of data extents skipped too), or a pipe as a plain byte stream.
  *
- * gd_export_start is the remote export of `buse serve --export tcp://HOST:PORT`: a TCP NBD
+ * mm_export_start is the remote export of `buse serve --export tcp://HOST:PORT`: a TCP NBD
  * listener on a server of its own.  It has its own server because a server has one resolver
  * and shares one export object per name: a read-only resolver on the daemon's server would
  * make its local (writable) attaches read-only too.  Its resolver serves only committed
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "graphdriver/gd.h"
+#include "mounts/internal.h"
 
 #define CHUNK   (1u << 20) /* bytes read and written at a time */
 #define EXT_MAX (1u << 30) /* extents asked for at a time */
@@ -126,7 +126,7 @@ write_image (struct img *im)
 }
 
 int
-gd_export_image (struct layer_store *st, const char *id, int fd, bool show_progress)
+mm_export_image (struct layer_store *st, const char *id, int fd, bool show_progress)
 {
   struct img im = { .fd = fd, .progress = show_progress, .last_pct = -1 };
   struct stat sb;
@@ -159,7 +159,7 @@ gd_export_image (struct layer_store *st, const char *id, int fd, bool show_progr
 
 /* ---- remote export --------------------------------------------------------------------- */
 
-struct gd_export {
+struct mm_export {
   struct nbds_server *srv;
   struct layer_store *st;
 };
@@ -169,7 +169,7 @@ static int
 remote_open (void *ctx, const char *name, const struct nbds_backend **backend, void **handle,
              bool *read_only)
 {
-  struct gd_export *e = ctx;
+  struct mm_export *e = ctx;
   struct layer_info info;
   struct layer_stack *ls;
 
@@ -182,7 +182,7 @@ remote_open (void *ctx, const char *name, const struct nbds_backend **backend, v
     err_set (EPERM, "layer %s is open for writing (mounted): not exported", name);
     return -1;
   }
-  *backend = &gd_layer_backend;
+  *backend = &mm_layer_backend;
   *handle = ls;
   *read_only = true;
   return 0;
@@ -203,7 +203,7 @@ list_one (void *cbdata, const struct layer_info *info)
 static int
 remote_list (void *ctx, int (*fn) (void *cbdata, const char *name), void *cbdata)
 {
-  struct gd_export *e = ctx;
+  struct mm_export *e = ctx;
   struct list_ctx lc = { fn, cbdata };
   return layer_list (e->st, list_one, &lc);
 }
@@ -230,10 +230,10 @@ split_spec (const char *spec, char **host, char **port)
   return 0;
 }
 
-struct gd_export *
-gd_export_start (struct layer_store *st, const char *spec, struct gd_metrics *m)
+struct mm_export *
+mm_export_start (struct layer_store *st, const char *spec, struct mm_metrics *m)
 {
-  struct gd_export *e = calloc (1, sizeof *e);
+  struct mm_export *e = calloc (1, sizeof *e);
   struct nbds_resolver r = { remote_open, remote_list, e };
   CLEANUP_FREE char *host = NULL, *port = NULL;
 
@@ -243,7 +243,7 @@ gd_export_start (struct layer_store *st, const char *spec, struct gd_metrics *m)
   }
   e->st = st;
   if (split_spec (spec, &host, &port) == -1 || !(e->srv = nbds_new (NULL)) ||
-      (m && gd_metrics_wrap (m, &r) == -1))
+      (m && mm_metrics_wrap (m, &r) == -1))
     goto err;
   nbds_set_resolver (e->srv, &r);
   if (nbds_listen_tcp (e->srv, host, port) == -1)
@@ -252,12 +252,12 @@ gd_export_start (struct layer_store *st, const char *spec, struct gd_metrics *m)
   return e;
 err:
   err_prefix ("export %s", spec);
-  gd_export_stop (e);
+  mm_export_stop (e);
   return NULL;
 }
 
 void
-gd_export_stop (struct gd_export *e)
+mm_export_stop (struct mm_export *e)
 {
   if (!e)
     return;

@@ -13,10 +13,10 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
-#include "graphdriver/lowspace.h"
+#include "mounts/internal.h"
 
 uint64_t
-gd_lowspace_balloon (const char *fsdir)
+mm_lowspace_balloon (const char *fsdir)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/" LS_BALLOON, fsdir);
   struct stat sb;
@@ -25,7 +25,7 @@ gd_lowspace_balloon (const char *fsdir)
 }
 
 void
-gd_lowspace_deflate (const char *fsdir)
+mm_lowspace_deflate (const char *fsdir)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/" LS_BALLOON, fsdir);
 
@@ -34,7 +34,7 @@ gd_lowspace_deflate (const char *fsdir)
 }
 
 uint64_t
-gd_ls_avail (const char *dir, uint64_t *total)
+ls_avail (const char *dir, uint64_t *total)
 {
   struct statvfs sv;
 
@@ -46,7 +46,7 @@ gd_ls_avail (const char *dir, uint64_t *total)
 }
 
 static struct ls_layer *
-find_or_add (struct gd_lowspace *g, const char *id)
+find_or_add (struct mm_lowspace *g, const char *id)
 {
   for (size_t i = 0; i < g->n; i++)
     if (strcmp (g->l[i].id, id) == 0)
@@ -67,7 +67,7 @@ find_or_add (struct gd_lowspace *g, const char *id)
 
 /* Host bytes of layer ID's top diff (0 if unknown). */
 static uint64_t
-host_bytes (struct gd_lowspace *g, const char *id)
+host_bytes (struct mm_lowspace *g, const char *id)
 {
   struct layer_info info;
 
@@ -76,12 +76,12 @@ host_bytes (struct gd_lowspace *g, const char *id)
 
 /* Measure one mounted layer: its natural free space and what is still on its way. */
 static void
-measure (struct gd_lowspace *g, struct ls_layer *l, const char *fs)
+measure (struct mm_lowspace *g, struct ls_layer *l, const char *fs)
 {
   uint64_t host = host_bytes (g, l->id);
 
-  l->balloon = gd_lowspace_balloon (fs);
-  l->natural = gd_ls_avail (fs, NULL) + l->balloon;
+  l->balloon = mm_lowspace_balloon (fs);
+  l->natural = ls_avail (fs, NULL) + l->balloon;
   if (l->host_base == UINT64_MAX || host < l->host_base) { /* new, or a fresh top diff */
     l->host_base = host;
     l->taken = 0;
@@ -96,13 +96,13 @@ measure (struct gd_lowspace *g, struct ls_layer *l, const char *fs)
 
 /* Refresh the table from the mounted layers (mount manager's lock held). */
 void
-gd_ls_scan (struct gd_lowspace *g)
+ls_scan (struct mm_lowspace *g)
 {
   for (size_t i = 0; i < g->n; i++)
     g->l[i].seen = false;
   for (size_t i = 0; i < g->m->n; i++) {
-    struct gd_mm_entry *e = &g->m->e[i];
-    CLEANUP_FREE char *fs = e->mounted ? gd_mm_path_of (g->m, e->id, "fs") : NULL;
+    struct mm_entry *e = &g->m->e[i];
+    CLEANUP_FREE char *fs = e->mounted ? mm_path_of (g->m, e->id, "fs") : NULL;
     struct ls_layer *l = fs ? find_or_add (g, e->id) : NULL;
     if (l)
       measure (g, l, fs);
@@ -133,7 +133,7 @@ active (const struct ls_layer *l, uint64_t now)
  * a stable cap spares its balloon a change at every mount and unmount of another); the
  * writers share the rest, smallest first, none getting more than it could use. */
 void
-gd_ls_share (struct gd_lowspace *g, uint64_t room)
+ls_share (struct mm_lowspace *g, uint64_t room)
 {
   uint64_t now = now_ns (), idle_cap = MIN (room / g->n, LS_IDLE_MAX);
   size_t writers = 0;
@@ -156,9 +156,9 @@ gd_ls_share (struct gd_lowspace *g, uint64_t room)
 
 /* Grow or shrink L's balloon so that it keeps at most its target free. */
 void
-gd_ls_set_balloon (struct gd_lowspace *g, struct ls_layer *l)
+ls_set_balloon (struct mm_lowspace *g, struct ls_layer *l)
 {
-  CLEANUP_FREE char *path = gd_mm_path_of (g->m, l->id, "fs/" LS_BALLOON);
+  CLEANUP_FREE char *path = mm_path_of (g->m, l->id, "fs/" LS_BALLOON);
   CLEANUP_CLOSE int fd = -1;
   uint64_t want = l->natural > l->target ? (l->natural - l->target + 4095) & ~4095ull : 0;
   uint64_t slack = MIN (LS_STEP, l->target / 8); /* none when it must keep nothing free */
@@ -188,9 +188,9 @@ gd_ls_set_balloon (struct gd_lowspace *g, struct ls_layer *l)
 
 /* syncfs L so that what it took is on the host and counted there. */
 void
-gd_ls_sync (struct gd_lowspace *g, struct ls_layer *l)
+ls_sync (struct mm_lowspace *g, struct ls_layer *l)
 {
-  CLEANUP_FREE char *fs = gd_mm_path_of (g->m, l->id, "fs");
+  CLEANUP_FREE char *fs = mm_path_of (g->m, l->id, "fs");
   CLEANUP_CLOSE int fd = fs ? open (fs, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 
   log_debug ("gd", "layer %s: %" PRIu64 " MiB on its way to the host: syncfs", l->id,

@@ -30,22 +30,22 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
-#include "graphdriver/lowspace.h"
+#include "mounts/internal.h"
 
 /* Bytes the host holds for buse's writes above the watermark (the reserve counts as free). */
 static uint64_t
-host_room (struct gd_lowspace *g, uint64_t *avail)
+host_room (struct mm_lowspace *g, uint64_t *avail)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/" LS_RESERVE, g->home);
   struct stat sb;
   uint64_t have = path && stat (path, &sb) == 0 ? (uint64_t)sb.st_blocks * 512 : 0;
 
-  *avail = gd_ls_avail (g->home, NULL);
+  *avail = ls_avail (g->home, NULL);
   return *avail + have > g->min_free ? *avail + have - g->min_free : 0;
 }
 
 static void
-log_state (struct gd_lowspace *g, uint64_t room, uint64_t avail)
+log_state (struct mm_lowspace *g, uint64_t room, uint64_t avail)
 {
   int state = 0;
 
@@ -68,17 +68,17 @@ log_state (struct gd_lowspace *g, uint64_t room, uint64_t avail)
 
 /* One round: measure, sync what is worth it, share the room, set the balloons. */
 static void
-tick (struct gd_lowspace *g)
+tick (struct mm_lowspace *g)
 {
   uint64_t avail, room, pending = 0, want = 0, t0;
 
   pthread_mutex_lock (&g->m->lock);
   t0 = now_ns ();
-  gd_ls_scan (g);
+  ls_scan (g);
   room = host_room (g, &avail);
   for (size_t i = 0; i < g->n; i++)
     if (g->l[i].pending >= LS_SYNC_MIN && g->l[i].pending > room / 4)
-      gd_ls_sync (g, &g->l[i]);
+      ls_sync (g, &g->l[i]);
   room = host_room (g, &avail);
   for (size_t i = 0; i < g->n; i++) {
     pending += g->l[i].pending;
@@ -89,9 +89,9 @@ tick (struct gd_lowspace *g)
     for (size_t i = 0; i < g->n; i++)
       g->l[i].target = g->l[i].natural;
   else
-    gd_ls_share (g, room);
+    ls_share (g, room);
   for (size_t i = 0; i < g->n; i++)
-    gd_ls_set_balloon (g, &g->l[i]);
+    ls_set_balloon (g, &g->l[i]);
   log_state (g, room, avail);
   if (now_ns () - t0 > 10000000)
     log_debug ("gd", "low-space round: %" PRIu64 " ms with the mount lock held",
@@ -101,7 +101,7 @@ tick (struct gd_lowspace *g)
 
 /* Keep <home>/lowspace-reserve at its size while the host has room for it. */
 static void
-refill (struct gd_lowspace *g)
+refill (struct mm_lowspace *g)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/" LS_RESERVE, g->home);
   CLEANUP_CLOSE int fd = path ? open (path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600) : -1;
@@ -111,7 +111,7 @@ refill (struct gd_lowspace *g)
   if (fd == -1 || fstat (fd, &sb) == -1)
     return;
   have = (uint64_t)sb.st_blocks * 512;
-  if (have >= g->reserve || gd_ls_avail (g->home, NULL) < g->reserve - have + g->min_free / 2)
+  if (have >= g->reserve || ls_avail (g->home, NULL) < g->reserve - have + g->min_free / 2)
     return;
   if (fallocate (fd, 0, 0, (off_t)g->reserve) == -1)
     log_warn ("emergency reserve %s: %s", path, strerror (errno));
@@ -122,7 +122,7 @@ refill (struct gd_lowspace *g)
 static void *
 run (void *arg)
 {
-  struct gd_lowspace *g = arg;
+  struct mm_lowspace *g = arg;
   struct timespec ts;
 
   pthread_mutex_lock (&g->lock);
@@ -149,7 +149,7 @@ parse_min_free (const char *home, const char *spec, uint64_t *out)
   uint64_t total = 0;
   char *end;
 
-  gd_ls_avail (home, &total);
+  ls_avail (home, &total);
   if (!*spec || strcmp (spec, "auto") == 0) {
     *out = MIN (total / 20, 512ull << 20);
     return 0;
@@ -168,10 +168,10 @@ bad:
   return -1;
 }
 
-struct gd_lowspace *
-gd_lowspace_start (const char *home, struct gd_mounts *m, const char *spec)
+struct mm_lowspace *
+mm_lowspace_start (const char *home, struct mm_mounts *m, const char *spec)
 {
-  struct gd_lowspace *g = calloc (1, sizeof *g);
+  struct mm_lowspace *g = calloc (1, sizeof *g);
   pthread_condattr_t ca;
   int e;
 
@@ -187,19 +187,19 @@ gd_lowspace_start (const char *home, struct gd_mounts *m, const char *spec)
   g->m = m;
   if (!(g->home = strdup (home))) {
     err_set (ENOMEM, "low-space guard");
-    gd_lowspace_stop (g);
+    mm_lowspace_stop (g);
     return NULL;
   }
   if (spec && strcmp (spec, "off") == 0)
     return g; /* no guard: a full disk turns the layers' ext4 read-only */
   if (parse_min_free (home, spec ? spec : "", &g->min_free) == -1) {
-    gd_lowspace_stop (g);
+    mm_lowspace_stop (g);
     return NULL;
   }
   g->reserve = MIN (g->min_free / 2, 64ull << 20);
   if ((e = pthread_create (&g->thread, NULL, run, g)) != 0) {
     err_set (e, "low-space guard thread");
-    gd_lowspace_stop (g);
+    mm_lowspace_stop (g);
     return NULL;
   }
   g->running = true;
@@ -209,7 +209,7 @@ gd_lowspace_start (const char *home, struct gd_mounts *m, const char *spec)
 }
 
 void
-gd_lowspace_stop (struct gd_lowspace *g)
+mm_lowspace_stop (struct mm_lowspace *g)
 {
   if (!g)
     return;

@@ -2,9 +2,9 @@
  * errors, a latency histogram per operation, and gauges (layers, mounts, host disk) — served
  * as text format 0.0.4 at /metrics by a small libmicrohttpd daemon on TCP.
  *
- * The counts come from the NBD server's backend calls: gd_metrics_wrap wraps a resolver so
+ * The counts come from the NBD server's backend calls: mm_metrics_wrap wraps a resolver so
  * that each export it opens gets a counting backend that times the call and forwards it to
- * the real one (gd_layer_backend).  Counters are relaxed atomics, so the data path pays two
+ * the real one (mm_layer_backend).  Counters are relaxed atomics, so the data path pays two
  * clock reads and a few atomic adds per request and takes no lock.  Per-export counters live
  * as long as the metrics object (a counter never goes back when a connection ends). */
 #include <inttypes.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "graphdriver/api.h"
+#include "mounts/internal.h"
 
 enum { OP_READ, OP_WRITE, OP_FLUSH, OP_TRIM, OP_ZERO, OP_EXTENTS, NOPS };
 static const char *const op_names[NOPS] = { "read", "write", "flush", "trim", "zero", "extents" };
@@ -32,16 +32,16 @@ struct mstat {
 struct wrap_ctx {
   struct wrap_ctx *next;
   struct nbds_resolver inner;
-  struct gd_metrics *m;
+  struct mm_metrics *m;
 };
 
-struct gd_metrics {
+struct mm_metrics {
   pthread_mutex_t lock; /* the lists; counters are atomics */
   struct mstat *stats;
   struct wrap_ctx *wraps;
   uint64_t hist[NOPS][NBUCKETS], sum_ns[NOPS], count[NOPS];
   struct MHD_Daemon *mhd;
-  gd_gauges_fn gauges;
+  mm_gauges_fn gauges;
   void *gauges_ctx;
 };
 
@@ -49,7 +49,7 @@ struct mhandle {
   const struct nbds_backend *be;
   void *h;
   struct mstat *s;
-  struct gd_metrics *m;
+  struct mm_metrics *m;
 };
 
 #define ADD(p, v) __atomic_fetch_add (&(p), (v), __ATOMIC_RELAXED)
@@ -98,7 +98,7 @@ m_pread (void *h, void *buf, uint32_t count, uint64_t offset)
   return account (mh, OP_READ, count, t0, mh->be->pread (mh->h, buf, count, offset));
 }
 
-/* Wraps only gd_layer_backend, which has read_runs.  A probe is not a read. */
+/* Wraps only mm_layer_backend, which has read_runs.  A probe is not a read. */
 static int
 m_read_runs (void *h, uint32_t count, uint64_t offset, bool probe, nbds_run_fn fn, void *cbdata)
 {
@@ -165,7 +165,7 @@ m_close (void *h)
   free (mh);
 }
 
-/* Mirrors gd_layer_backend (every callback but cache); a missing one answers ENOTSUP. */
+/* Mirrors mm_layer_backend (every callback but cache); a missing one answers ENOTSUP. */
 static const struct nbds_backend counting_backend = {
   .name = "layer+metrics",
   .get_size = m_get_size,
@@ -180,7 +180,7 @@ static const struct nbds_backend counting_backend = {
 };
 
 static struct mstat *
-stat_get (struct gd_metrics *m, const char *name)
+stat_get (struct mm_metrics *m, const char *name)
 {
   struct mstat *s;
 
@@ -232,7 +232,7 @@ wrap_list (void *ctx, int (*fn) (void *cbdata, const char *name), void *cbdata)
 }
 
 int
-gd_metrics_wrap (struct gd_metrics *m, struct nbds_resolver *r)
+mm_metrics_wrap (struct mm_metrics *m, struct nbds_resolver *r)
 {
   struct wrap_ctx *w = calloc (1, sizeof *w);
 
@@ -255,7 +255,7 @@ gd_metrics_wrap (struct gd_metrics *m, struct nbds_resolver *r)
 /* ---- text format ---------------------------------------------------------------------- */
 
 static void
-per_export (struct gd_metrics *m, FILE *fp, const char *metric, const char *help, size_t field)
+per_export (struct mm_metrics *m, FILE *fp, const char *metric, const char *help, size_t field)
 {
   fprintf (fp, "# HELP %s %s\n# TYPE %s counter\n", metric, help, metric);
   for (struct mstat *s = m->stats; s; s = s->next) {
@@ -267,7 +267,7 @@ per_export (struct gd_metrics *m, FILE *fp, const char *metric, const char *help
 }
 
 static void
-histogram (struct gd_metrics *m, FILE *fp)
+histogram (struct mm_metrics *m, FILE *fp)
 {
   const char *h = "buse_nbd_request_duration_seconds";
 
@@ -294,9 +294,9 @@ gauge (FILE *fp, const char *metric, const char *help, uint64_t v)
 }
 
 static char *
-render (struct gd_metrics *m, size_t *len)
+render (struct mm_metrics *m, size_t *len)
 {
-  struct gd_metrics_gauges g = { 0 };
+  struct mm_metrics_gauges g = { 0 };
   char *text = NULL;
   FILE *fp = open_memstream (&text, len);
 
@@ -390,10 +390,10 @@ listen_on (const char *hostport)
   return fd;
 }
 
-struct gd_metrics *
-gd_metrics_new (void)
+struct mm_metrics *
+mm_metrics_new (void)
 {
-  struct gd_metrics *m = calloc (1, sizeof *m);
+  struct mm_metrics *m = calloc (1, sizeof *m);
 
   if (!m) {
     err_set (errno, "calloc");
@@ -404,7 +404,7 @@ gd_metrics_new (void)
 }
 
 int
-gd_metrics_listen (struct gd_metrics *m, const char *hostport, gd_gauges_fn fn, void *ctx)
+mm_metrics_listen (struct mm_metrics *m, const char *hostport, mm_gauges_fn fn, void *ctx)
 {
   int fd = listen_on (hostport);
 
@@ -424,7 +424,7 @@ gd_metrics_listen (struct gd_metrics *m, const char *hostport, gd_gauges_fn fn, 
 }
 
 void
-gd_metrics_stop (struct gd_metrics *m)
+mm_metrics_stop (struct mm_metrics *m)
 {
   if (!m || !m->mhd)
     return;
@@ -433,11 +433,11 @@ gd_metrics_stop (struct gd_metrics *m)
 }
 
 void
-gd_metrics_free (struct gd_metrics *m)
+mm_metrics_free (struct mm_metrics *m)
 {
   if (!m)
     return;
-  gd_metrics_stop (m);
+  mm_metrics_stop (m);
   while (m->stats) {
     struct mstat *s = m->stats;
     m->stats = s->next;
@@ -451,28 +451,4 @@ gd_metrics_free (struct gd_metrics *m)
   }
   pthread_mutex_destroy (&m->lock);
   free (m);
-}
-
-static int
-count_layer (void *cbdata, const struct layer_info *info)
-{
-  (void)info;
-  (*(uint64_t *)cbdata)++;
-  return 0;
-}
-
-void
-gd_metrics_daemon_gauges (void *ctx, struct gd_metrics_gauges *g)
-{
-  struct gd_daemon *d = ctx;
-
-  /* never wait behind an Init: a scrape then just lacks the gauges */
-  if (pthread_rwlock_tryrdlock (&d->lock) != 0)
-    return;
-  if (d->ready) {
-    g->valid = layer_list (d->st, count_layer, &g->layers) == 0;
-    g->mounts = gd_mounts_active (d->mounts);
-    g->disk_bytes = layer_store_disk_bytes (d->st);
-  }
-  pthread_rwlock_unlock (&d->lock);
 }

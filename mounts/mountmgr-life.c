@@ -1,14 +1,14 @@
-/* mountmgr_life.c: the mount manager's life around Get/Put — start (reap what a dead run
+/* mountmgr-life.c: the mount manager's life around Get/Put — start (reap what a dead run
  * left, adopt or re-mount what dockerd still holds), a new dockerd session, Create and Remove
  * of layers beside their mounts, Cleanup and stop. */
 #include <dirent.h>
 #include <string.h>
 #include <time.h>
 
-#include "graphdriver/mountmgr.h"
+#include "mounts/internal.h"
 
 void
-gd_mounts_new_session (struct gd_mounts *m)
+mm_new_session (struct mm_mounts *m)
 {
   size_t held = 0;
 
@@ -17,7 +17,7 @@ gd_mounts_new_session (struct gd_mounts *m)
     held += m->e[i].count > 0;
     m->e[i].count = 0;
   }
-  gd_mm_save (m);
+  mm_save (m);
   pthread_mutex_unlock (&m->lock);
   if (held)
     log_info ("new dockerd session: %zu layers held by the last one stay mounted, unreferenced",
@@ -25,20 +25,20 @@ gd_mounts_new_session (struct gd_mounts *m)
 }
 
 unsigned
-gd_mount_count (struct gd_mounts *m, const char *id)
+mm_count (struct mm_mounts *m, const char *id)
 {
-  struct gd_mm_entry *e;
+  struct mm_entry *e;
   unsigned n;
 
   pthread_mutex_lock (&m->lock);
-  e = gd_mm_find (m, id);
+  e = mm_find (m, id);
   n = e ? e->count : 0;
   pthread_mutex_unlock (&m->lock);
   return n;
 }
 
 size_t
-gd_mounts_active (struct gd_mounts *m)
+mm_active (struct mm_mounts *m)
 {
   size_t n = 0;
 
@@ -50,28 +50,28 @@ gd_mounts_active (struct gd_mounts *m)
 }
 
 void
-gd_mount_device (struct gd_mounts *m, const char *id, char *buf, size_t len)
+mm_device (struct mm_mounts *m, const char *id, char *buf, size_t len)
 {
-  struct gd_mm_entry *e;
+  struct mm_entry *e;
 
   pthread_mutex_lock (&m->lock);
-  e = gd_mm_find (m, id);
+  e = mm_find (m, id);
   snprintf (buf, len, "%s", e && e->mounted && e->dev ? kdev_path (e->dev) : "");
   pthread_mutex_unlock (&m->lock);
 }
 
 int
-gd_mount_create (struct gd_mounts *m, const char *id, const char *parent, uint64_t size)
+mm_create (struct mm_mounts *m, const char *id, const char *parent, uint64_t size)
 {
-  struct gd_mm_entry *p;
+  struct mm_entry *p;
   CLEANUP_FREE char *fs = NULL;
   int r;
 
   pthread_mutex_lock (&m->lock);
-  p = parent ? gd_mm_find (m, parent) : NULL;
+  p = parent ? mm_find (m, parent) : NULL;
   if (p && p->mounted) {
     /* The store seals the parent's top diff: the filesystem must be consistent on it. */
-    fs = gd_mm_path_of (m, parent, "fs");
+    fs = mm_path_of (m, parent, "fs");
     if (!fs || mnt_freeze (fs) == -1) {
       pthread_mutex_unlock (&m->lock);
       return -1;
@@ -86,27 +86,27 @@ gd_mount_create (struct gd_mounts *m, const char *id, const char *parent, uint64
 
 /* A layer whose only references are our own (a Diff or an ApplyDiff, perhaps one whose
  * client just went away, as dockerd's retries of an interrupted ApplyDiff do) is about to be
- * free: wait up to GD_REMOVE_WAIT s for it, lock held.  Returns ID's entry, if any. */
-#define GD_REMOVE_WAIT 30
-static struct gd_mm_entry *
-wait_internal (struct gd_mounts *m, const char *id)
+ * free: wait up to MM_REMOVE_WAIT s for it, lock held.  Returns ID's entry, if any. */
+#define MM_REMOVE_WAIT 30
+static struct mm_entry *
+wait_internal (struct mm_mounts *m, const char *id)
 {
   struct timespec deadline;
-  struct gd_mm_entry *e;
+  struct mm_entry *e;
 
   clock_gettime (CLOCK_REALTIME, &deadline);
-  deadline.tv_sec += GD_REMOVE_WAIT;
-  while ((e = gd_mm_find (m, id)) && e->count == 0 && e->internal > 0)
+  deadline.tv_sec += MM_REMOVE_WAIT;
+  while ((e = mm_find (m, id)) && e->count == 0 && e->internal > 0)
     if (pthread_cond_timedwait (&m->released, &m->lock, &deadline) == ETIMEDOUT)
       break;
   return e;
 }
 
 int
-gd_mount_remove (struct gd_mounts *m, const char *id)
+mm_remove (struct mm_mounts *m, const char *id)
 {
-  struct gd_mm_entry *e;
-  CLEANUP_FREE char *dir = gd_mm_path_of (m, id, "");
+  struct mm_entry *e;
+  CLEANUP_FREE char *dir = mm_path_of (m, id, "");
   int r;
 
   pthread_mutex_lock (&m->lock);
@@ -119,12 +119,12 @@ gd_mount_remove (struct gd_mounts *m, const char *id)
     pthread_mutex_unlock (&m->lock);
     return -1;
   }
-  if (e) { /* mounted for an earlier dockerd (see gd_mounts_new_session) */
-    if (gd_mm_unmount_layer (m, e) == -1) {
+  if (e) { /* mounted for an earlier dockerd (see mm_new_session) */
+    if (mm_unmount_layer (m, e) == -1) {
       pthread_mutex_unlock (&m->lock);
       return -1;
     }
-    gd_mm_drop (m, e);
+    mm_drop (m, e);
   }
   /* The NBD connection of a just-detached device may still be closing the stack: it takes
    * a ms or so, so look again often (for up to 2.5 s). */
@@ -140,7 +140,7 @@ gd_mount_remove (struct gd_mounts *m, const char *id)
 
 /* Unmount whatever an earlier run left mounted under <home>/mnt (but not what we adopted). */
 static void
-reap_mounts (struct gd_mounts *m)
+reap_mounts (struct mm_mounts *m)
 {
   CLEANUP_FREE char *dir = xasprintf ("%s/mnt", m->home);
   DIR *dp = dir ? opendir (dir) : NULL;
@@ -149,10 +149,10 @@ reap_mounts (struct gd_mounts *m)
   if (!dp)
     return;
   while ((de = readdir (dp))) {
-    struct gd_mm_entry *e = gd_mm_find (m, de->d_name);
+    struct mm_entry *e = mm_find (m, de->d_name);
     if (de->d_name[0] == '.' || (e && e->mounted))
       continue;
-    if (gd_mm_umount_dirs (m, de->d_name) == -1)
+    if (mm_umount_dirs (m, de->d_name) == -1)
       log_warn ("reaping stale mounts: %s", err_get ());
   }
   closedir (dp);
@@ -160,7 +160,7 @@ reap_mounts (struct gd_mounts *m)
 
 /* The saved counts: what dockerd still holds. */
 static void
-load_counts (struct gd_mounts *m)
+load_counts (struct mm_mounts *m)
 {
   CLEANUP_JSON_DECREF json_t *obj = NULL;
   const char *id;
@@ -172,23 +172,23 @@ load_counts (struct gd_mounts *m)
   json_object_foreach (obj, id, v)
   {
     json_int_t n = json_integer_value (v);
-    struct gd_mm_entry *e;
-    if (n > 0 && check_id (id) == 0 && layer_exists (m->st, id) && (e = gd_mm_find_or_add (m, id)))
+    struct mm_entry *e;
+    if (n > 0 && check_id (id) == 0 && layer_exists (m->st, id) && (e = mm_find_or_add (m, id)))
       e->count = (unsigned)n;
   }
 }
 
 /* Kernel mode: a device of a dead run can be handed new connections, and its mount lives on. */
 static void
-adopt (struct gd_mounts *m)
+adopt (struct mm_mounts *m)
 {
   struct kdev_opts ko = { .state_dir = m->kdev_state, .use_dm = true };
 
   for (size_t i = 0; m->mode == KDEV_KERNEL && i < m->n; i++) {
-    struct gd_mm_entry *e = &m->e[i];
+    struct mm_entry *e = &m->e[i];
     e->dev = kdev_reattach (m->srv, e->id, &ko);
     e->mounted = e->dev != NULL;
-    if (e->mounted && !gd_mm_healthy (m, e)) {
+    if (e->mounted && !mm_healthy (m, e)) {
       e->mounted = false; /* mount_layer detaches and starts again */
     } else if (e->mounted)
       log_info ("layer %s: device %s adopted", e->id, kdev_path (e->dev));
@@ -197,24 +197,24 @@ adopt (struct gd_mounts *m)
 
 /* Mount again every layer the saved counts say dockerd still holds. */
 static void
-restore (struct gd_mounts *m)
+restore (struct mm_mounts *m)
 {
   for (size_t i = 0; i < m->n; i++) {
-    struct gd_mm_entry *e = &m->e[i];
+    struct mm_entry *e = &m->e[i];
     if (e->mounted)
       continue;
-    if (gd_mm_mount_layer (m, e) == -1)
+    if (mm_mount_layer (m, e) == -1)
       log_warn ("restoring mount: %s (the next Get tries again)", err_get ());
     else
       log_info ("layer %s mounted again (%u references)", e->id, e->count);
   }
-  gd_mm_save (m);
+  mm_save (m);
 }
 
-struct gd_mounts *
-gd_mounts_new (const struct gd_mounts_cfg *cfg)
+struct mm_mounts *
+mm_new (const struct mm_cfg *cfg)
 {
-  struct gd_mounts *m = calloc (1, sizeof *m);
+  struct mm_mounts *m = calloc (1, sizeof *m);
 
   if (!m) {
     err_set (ENOMEM, "mounts");
@@ -232,7 +232,7 @@ gd_mounts_new (const struct gd_mounts_cfg *cfg)
   if (!m->home || !m->mountopt || !m->state_file || !m->kdev_state ||
       mkdir_p (m->kdev_state, 0700) == -1) {
     err_set (ENOMEM, "mounts");
-    gd_mounts_free (m, false);
+    mm_free (m, false);
     return NULL;
   }
   load_counts (m);
@@ -247,31 +247,31 @@ gd_mounts_new (const struct gd_mounts_cfg *cfg)
 }
 
 static void
-unmount_all (struct gd_mounts *m)
+unmount_all (struct mm_mounts *m)
 {
   for (size_t i = 0; i < m->n; i++)
-    if ((m->e[i].mounted || m->e[i].dev) && gd_mm_unmount_layer (m, &m->e[i]) == -1)
+    if ((m->e[i].mounted || m->e[i].dev) && mm_unmount_layer (m, &m->e[i]) == -1)
       log_warn ("%s", err_get ());
 }
 
 void
-gd_mounts_cleanup (struct gd_mounts *m)
+mm_cleanup (struct mm_mounts *m)
 {
   pthread_mutex_lock (&m->lock);
   unmount_all (m);
   m->n = 0;
-  gd_mm_save (m);
+  mm_save (m);
   pthread_mutex_unlock (&m->lock);
 }
 
 void
-gd_mounts_free (struct gd_mounts *m, bool forget)
+mm_free (struct mm_mounts *m, bool forget)
 {
   if (!m)
     return;
   m->stopping = true;
   if (forget)
-    gd_mounts_cleanup (m);
+    mm_cleanup (m);
   else
     unmount_all (m); /* the saved counts stay for the next start */
   pthread_mutex_destroy (&m->lock);

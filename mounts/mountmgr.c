@@ -15,16 +15,16 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
-#include "graphdriver/mountmgr.h"
+#include "mounts/internal.h"
 
 char *
-gd_mm_path_of (struct gd_mounts *m, const char *id, const char *leaf)
+mm_path_of (struct mm_mounts *m, const char *id, const char *leaf)
 {
   return xasprintf ("%s/mnt/%s%s%s", m->home, id, *leaf ? "/" : "", leaf);
 }
 
-struct gd_mm_entry *
-gd_mm_find (struct gd_mounts *m, const char *id)
+struct mm_entry *
+mm_find (struct mm_mounts *m, const char *id)
 {
   for (size_t i = 0; i < m->n; i++)
     if (strcmp (m->e[i].id, id) == 0)
@@ -32,16 +32,16 @@ gd_mm_find (struct gd_mounts *m, const char *id)
   return NULL;
 }
 
-struct gd_mm_entry *
-gd_mm_find_or_add (struct gd_mounts *m, const char *id)
+struct mm_entry *
+mm_find_or_add (struct mm_mounts *m, const char *id)
 {
-  struct gd_mm_entry *e = gd_mm_find (m, id);
+  struct mm_entry *e = mm_find (m, id);
 
   if (e)
     return e;
   if (m->n == m->cap) {
     size_t cap = m->cap ? m->cap * 2 : 16;
-    struct gd_mm_entry *ne = realloc (m->e, cap * sizeof *ne);
+    struct mm_entry *ne = realloc (m->e, cap * sizeof *ne);
     if (!ne) {
       err_set (ENOMEM, "mount table");
       return NULL;
@@ -56,7 +56,7 @@ gd_mm_find_or_add (struct gd_mounts *m, const char *id)
 }
 
 void
-gd_mm_drop (struct gd_mounts *m, struct gd_mm_entry *e)
+mm_drop (struct mm_mounts *m, struct mm_entry *e)
 {
   *e = m->e[--m->n];
 }
@@ -85,7 +85,7 @@ save_text (const char *path, const char *text)
 }
 
 void
-gd_mm_save (struct gd_mounts *m)
+mm_save (struct mm_mounts *m)
 {
   CLEANUP_JSON_DECREF json_t *obj = json_object ();
   CLEANUP_FREE char *text = NULL;
@@ -116,10 +116,10 @@ umount_now (const char *dir)
 
 /* Unmount rootfs and fs of ID (whether or not we mounted them). */
 int
-gd_mm_umount_dirs (struct gd_mounts *m, const char *id)
+mm_umount_dirs (struct mm_mounts *m, const char *id)
 {
-  CLEANUP_FREE char *rootfs = gd_mm_path_of (m, id, "rootfs");
-  CLEANUP_FREE char *fs = gd_mm_path_of (m, id, "fs");
+  CLEANUP_FREE char *rootfs = mm_path_of (m, id, "rootfs");
+  CLEANUP_FREE char *fs = mm_path_of (m, id, "fs");
   int (*um) (const char *) = m->stopping ? umount_now : mnt_umount;
 
   if (!rootfs || !fs)
@@ -136,7 +136,7 @@ gd_mm_umount_dirs (struct gd_mounts *m, const char *id)
  * Otherwise the next Create on this layer, which comes at once in `docker run`, finds it
  * open and seals it live: one more diff, and a slower Create. */
 static void
-wait_closed (struct gd_mounts *m, const char *id)
+wait_closed (struct mm_mounts *m, const char *id)
 {
   struct timespec ts = { 0, 500 * 1000 };
 
@@ -145,9 +145,9 @@ wait_closed (struct gd_mounts *m, const char *id)
 }
 
 int
-gd_mm_unmount_layer (struct gd_mounts *m, struct gd_mm_entry *e)
+mm_unmount_layer (struct mm_mounts *m, struct mm_entry *e)
 {
-  int r = gd_mm_umount_dirs (m, e->id);
+  int r = mm_umount_dirs (m, e->id);
 
   if (r == 0 && e->dev && kdev_detach (e->dev) == -1) {
     err_prefix ("layer %s: detach", e->id);
@@ -162,10 +162,10 @@ gd_mm_unmount_layer (struct gd_mounts *m, struct gd_mm_entry *e)
 }
 
 static int
-chmod_parents (struct gd_mounts *m, const char *id)
+chmod_parents (struct mm_mounts *m, const char *id)
 {
   CLEANUP_FREE char *mnt = xasprintf ("%s/mnt", m->home);
-  CLEANUP_FREE char *dir = gd_mm_path_of (m, id, "");
+  CLEANUP_FREE char *dir = mm_path_of (m, id, "");
 
   if (!mnt || !dir || chmod (mnt, 0711) == -1 || chmod (dir, 0711) == -1) {
     err_set (errno, "chmod %s", dir ? dir : "mnt");
@@ -176,15 +176,15 @@ chmod_parents (struct gd_mounts *m, const char *id)
 
 /* Attach ID, mount its filesystem, bind its rootfs/, apply its size limit. */
 int
-gd_mm_mount_layer (struct gd_mounts *m, struct gd_mm_entry *e)
+mm_mount_layer (struct mm_mounts *m, struct mm_entry *e)
 {
-  CLEANUP_FREE char *fs = gd_mm_path_of (m, e->id, "fs");
-  CLEANUP_FREE char *rootfs = gd_mm_path_of (m, e->id, "rootfs");
-  CLEANUP_FREE char *inner = gd_mm_path_of (m, e->id, "fs/rootfs");
+  CLEANUP_FREE char *fs = mm_path_of (m, e->id, "fs");
+  CLEANUP_FREE char *rootfs = mm_path_of (m, e->id, "rootfs");
+  CLEANUP_FREE char *inner = mm_path_of (m, e->id, "fs/rootfs");
   struct kdev_opts ko = { .state_dir = m->kdev_state, .use_dm = true };
-  uint64_t size = gd_quota_load (m->home, e->id);
+  uint64_t size = mm_quota_load (m->home, e->id);
 
-  if (e->dev && gd_mm_unmount_layer (m, e) == -1) /* left from a failed unmount */
+  if (e->dev && mm_unmount_layer (m, e) == -1) /* left from a failed unmount */
     return -1;
   if (!fs || !rootfs || !inner || mkdir_p (fs, 0700) == -1 || mkdir_p (rootfs, 0755) == -1)
     return -1;
@@ -195,7 +195,7 @@ gd_mm_mount_layer (struct gd_mounts *m, struct gd_mm_entry *e)
   e->dev = kdev_attach (m->srv, e->id, m->mode, &ko);
   if (!e->dev)
     goto err;
-  if (gd_quota_grow (e->id, kdev_path (e->dev)) == -1)
+  if (mm_quota_grow (e->id, kdev_path (e->dev)) == -1)
     goto err;
   if (mnt_mount (kdev_path (e->dev), fs, "ext4", m->mountopt, false) == -1)
     goto err;
@@ -208,7 +208,7 @@ gd_mm_mount_layer (struct gd_mounts *m, struct gd_mm_entry *e)
     goto err;
   }
   e->mounted = true;
-  if (size && gd_quota_apply (e->id, fs, size) == -1)
+  if (size && mm_quota_apply (e->id, fs, size) == -1)
     goto err;
   log_debug ("gd", "layer %s mounted from %s", e->id, kdev_path (e->dev));
   return 0;
@@ -217,7 +217,7 @@ err:
   {
     char *saved = strdup (err_get ());
     int en = err_errno ();
-    gd_mm_unmount_layer (m, e);
+    mm_unmount_layer (m, e);
     err_set (en, "%s", saved ? saved : "mount failed");
     free (saved);
   }
@@ -225,10 +225,10 @@ err:
 }
 
 bool
-gd_mm_healthy (struct gd_mounts *m, struct gd_mm_entry *e)
+mm_healthy (struct mm_mounts *m, struct mm_entry *e)
 {
-  CLEANUP_FREE char *rootfs = gd_mm_path_of (m, e->id, "rootfs");
-  CLEANUP_FREE char *fs = gd_mm_path_of (m, e->id, "fs");
+  CLEANUP_FREE char *rootfs = mm_path_of (m, e->id, "rootfs");
+  CLEANUP_FREE char *fs = mm_path_of (m, e->id, "fs");
   struct stat st;
 
   return e->mounted && rootfs && fs && kdev_check (e->dev) == 0 && is_mountpoint (rootfs) == 1 &&
@@ -236,9 +236,9 @@ gd_mm_healthy (struct gd_mounts *m, struct gd_mm_entry *e)
 }
 
 char *
-gd_mount_get (struct gd_mounts *m, const char *id, bool internal)
+mm_get (struct mm_mounts *m, const char *id, bool internal)
 {
-  struct gd_mm_entry *e;
+  struct mm_entry *e;
   char *dir = NULL;
 
   pthread_mutex_lock (&m->lock);
@@ -246,24 +246,24 @@ gd_mount_get (struct gd_mounts *m, const char *id, bool internal)
     err_set (ENOENT, "layer %s does not exist", id);
     goto out;
   }
-  e = gd_mm_find_or_add (m, id);
+  e = mm_find_or_add (m, id);
   if (!e)
     goto out;
-  if (e->mounted && !gd_mm_healthy (m, e)) {
+  if (e->mounted && !mm_healthy (m, e)) {
     log_warn ("layer %s: its mount is gone, mounting it again", id);
-    gd_mm_unmount_layer (m, e);
+    mm_unmount_layer (m, e);
   }
-  if (!e->mounted && gd_mm_mount_layer (m, e) == -1) {
+  if (!e->mounted && mm_mount_layer (m, e) == -1) {
     if (e->count == 0 && e->internal == 0)
-      gd_mm_drop (m, e);
+      mm_drop (m, e);
     goto out;
   }
-  dir = gd_mm_path_of (m, id, "rootfs");
+  dir = mm_path_of (m, id, "rootfs");
   if (dir && internal)
     e->internal++;
   else if (dir) {
     e->count++;
-    gd_mm_save (m);
+    mm_save (m);
   }
 out:
   pthread_mutex_unlock (&m->lock);
@@ -271,14 +271,14 @@ out:
 }
 
 int
-gd_mount_put (struct gd_mounts *m, const char *id, bool internal)
+mm_put (struct mm_mounts *m, const char *id, bool internal)
 {
-  struct gd_mm_entry *e;
+  struct mm_entry *e;
   unsigned *n;
   int r = 0;
 
   pthread_mutex_lock (&m->lock);
-  e = gd_mm_find (m, id);
+  e = mm_find (m, id);
   n = e ? (internal ? &e->internal : &e->count) : NULL;
   if (!n || *n == 0) {
     if (!layer_exists (m->st, id)) {
@@ -289,12 +289,12 @@ gd_mount_put (struct gd_mounts *m, const char *id, bool internal)
   } else if (--*n == 0 && e->count + e->internal == 0) {
     if (internal)
       pthread_cond_broadcast (&m->released);
-    r = gd_mm_unmount_layer (m, e);
+    r = mm_unmount_layer (m, e);
     if (r == 0)
-      gd_mm_drop (m, e);
+      mm_drop (m, e);
   }
   if (!internal)
-    gd_mm_save (m);
+    mm_save (m);
   pthread_mutex_unlock (&m->lock);
   return r;
 }

@@ -19,9 +19,9 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
-#include "graphdriver/api.h"
+#include "mounts/internal.h"
 
-#define GD_BALLAST ".buse-size-ballast"
+#define MM_BALLAST ".buse-size-ballast"
 
 static char *
 file_of (const char *home, const char *id, const char *name)
@@ -48,7 +48,7 @@ load_u64 (const char *path)
 }
 
 int
-gd_quota_save (const char *home, const char *id, uint64_t size)
+mm_quota_save (const char *home, const char *id, uint64_t size)
 {
   CLEANUP_FREE char *dir = xasprintf ("%s/mnt/%s", home, id);
   CLEANUP_FREE char *path = file_of (home, id, "size");
@@ -63,7 +63,7 @@ gd_quota_save (const char *home, const char *id, uint64_t size)
 }
 
 uint64_t
-gd_quota_load (const char *home, const char *id)
+mm_quota_load (const char *home, const char *id)
 {
   CLEANUP_FREE char *path = file_of (home, id, "size");
 
@@ -90,7 +90,7 @@ fs_bytes (int fd)
 /* Before mounting: e2fsck + resize2fs DEV when the device is larger than its filesystem.
  * Offline, because online resizing is refused by some kernels (EPERM). */
 int
-gd_quota_grow (const char *id, const char *dev)
+mm_quota_grow (const char *id, const char *dev)
 {
   CLEANUP_CLOSE int fd = open (dev, O_RDONLY | O_CLOEXEC);
   uint64_t bytes = 0, fs;
@@ -123,7 +123,7 @@ gd_quota_grow (const char *id, const char *dev)
 static int
 ballast (const char *id, const char *fsdir, uint64_t size)
 {
-  CLEANUP_FREE char *path = xasprintf ("%s/%s", fsdir, GD_BALLAST);
+  CLEANUP_FREE char *path = xasprintf ("%s/%s", fsdir, MM_BALLAST);
   CLEANUP_CLOSE int fd = -1;
   struct statvfs sv;
   uint64_t avail;
@@ -137,10 +137,10 @@ ballast (const char *id, const char *fsdir, uint64_t size)
     return -1;
   }
   /* a low-space balloon (lowspace.c) is not the layer's: it goes when the host has room */
-  avail = (uint64_t)sv.f_bavail * sv.f_frsize + gd_lowspace_balloon (fsdir);
+  avail = (uint64_t)sv.f_bavail * sv.f_frsize + mm_lowspace_balloon (fsdir);
   if (avail <= size)
     return 0;                  /* the filesystem itself is the limit */
-  gd_lowspace_deflate (fsdir); /* the ballast takes its room; the guard sizes it again */
+  mm_lowspace_deflate (fsdir); /* the ballast takes its room; the guard sizes it again */
   fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd == -1 || fallocate (fd, 0, 0, (off_t)(avail - size)) == -1 || fsync (fd) == -1) {
     err_set (errno, "reserve %" PRIu64 " bytes in %s", avail - size, path);
@@ -152,7 +152,7 @@ ballast (const char *id, const char *fsdir, uint64_t size)
 }
 
 int
-gd_quota_apply (const char *id, const char *fsdir, uint64_t size)
+mm_quota_apply (const char *id, const char *fsdir, uint64_t size)
 {
   if (ballast (id, fsdir, size) == -1) {
     err_prefix ("size limit of layer %s", id);

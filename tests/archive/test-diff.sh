@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# gd_changes lists exactly the changes made to a copy of a tree (Kind codes and order as
-# moby's naive diff); the gd_write_diff tar applied onto another copy of the parent gives
-# the child back; its size is gd_diff_size; no change is exactly 1024 zero bytes.
+# ar_changes lists exactly the changes made to a copy of a tree (Kind codes and order as
+# moby's naive diff); the ar_write_diff tar applied onto another copy of the parent gives
+# the child back; its size is ar_diff_size; no change is exactly 1024 zero bytes.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/lib.sh"
 requires_root

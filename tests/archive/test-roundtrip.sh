@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# GNU tar of a tree with every kind of entry → gd_apply_tar into an empty dir: same tree
+# GNU tar of a tree with every kind of entry → ar_apply_tar into an empty dir: same tree
 # (content, modes, owners, mtimes, links, xattrs, capabilities, sparseness); the size
-# reported equals gd_diff_size; gzip, xz and zstd streams apply the same.
+# reported equals ar_diff_size; gzip, xz and zstd streams apply the same.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/lib.sh"
 requires_root

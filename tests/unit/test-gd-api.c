@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "graphdriver/http.h"
+#include "graphdriver/internal.h"
 
 #include "tests/unit/check.h"
 

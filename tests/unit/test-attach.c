@@ -1,4 +1,4 @@
-/* test-kdev.c: unit tests of the mode-independent half of nbd/ attach (kdev.c, mount.c):
+/* test-attach.c: unit tests of the mode-independent half of attach/ (kdev.c, mount.c):
  * mode names, id checks, and kdev_reap on hand-made records — a dead owner's record is
  * undone and removed, a live owner's record and a half-made hidden one are left alone.
  * Needs no root and no devices: the records name nothing that exists. */
@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 
 #include "common/common.h"
-#include "nbd/nbds.h"
+#include "attach/attach.h"
 
 #include "tests/unit/check.h"
 
