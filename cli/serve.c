@@ -5,65 +5,64 @@
  * stops first (no new calls), then every layer is unmounted and detached; the saved mount
  * counts stay, so the next start mounts again what dockerd still holds. */
 #include <dirent.h>
-#include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/prctl.h>
 
 #include "cli/cli.h"
 
-static void
-usage (FILE *fp)
-{
-  fprintf (fp,
-           "usage: buse serve [--home DIR] [--socket PATH] [--state DIR] [--metrics HOST:PORT]\n"
-           "                  [--export tcp://HOST:PORT]\n\n"
-           "Answer dockerd's graphdriver plugin API (POST /GraphDriver.*) on a unix socket.\n\n"
-           "  --home DIR     the home to use, with default options, if a call needs Init\n"
-           "                 and none was ever made (dockerd's Init wins)\n"
-           "  --socket PATH  the plugin socket, mode 0600 (default %s)\n"
-           "  --state DIR    where the last Init, mount counts and device records are kept\n"
-           "                 (default /var/lib/buse)\n"
-           "  --metrics HOST:PORT  Prometheus text on http://HOST:PORT/metrics (NBD requests,\n"
-           "                 bytes and latency per layer; layers, mounts, disk used)\n"
-           "  --export tcp://HOST:PORT  serve committed layers read-only over NBD to other\n"
-           "                 hosts (export name = layer id); off by default\n\n"
-           "Init options (dockerd --storage-opt buse.KEY=VALUE):\n",
-           CLI_DEFAULT_SOCKET);
-  cfg_print_help (gd_init_options, "buse.", fp);
-}
-
 struct serve_args {
   const char *home, *sock, *state, *metrics, *export;
 };
 
+static void
+init_help (FILE *fp)
+{
+  fprintf (fp, "\nInit options (dockerd --storage-opt buse.KEY=VALUE):\n");
+  cfg_print_help (gd_init_options, "buse.", fp);
+}
+
+#define A(f) offsetof (struct serve_args, f)
+static const struct opt serve_opts[] = {
+  { "home", 0, OPT_STRING, A (home), "DIR",
+    .help = "the home to use, with default options, if a call needs Init and none was ever made "
+            "(dockerd's Init wins)" },
+  { "socket", 0, OPT_STRING, A (sock), "PATH",
+    .help = "the plugin socket, mode 0600 (default " CLI_DEFAULT_SOCKET ")" },
+  { "state", 0, OPT_STRING, A (state), "DIR",
+    .help =
+        "where the last Init, mount counts and device records are kept (default /var/lib/buse)" },
+  { "metrics", 0, OPT_STRING, A (metrics), "HOST:PORT",
+    .help =
+        "Prometheus text on http://HOST:PORT/metrics (NBD requests, bytes and latency per layer; "
+        "layers, mounts, disk used)" },
+  { "export", 0, OPT_STRING, A (export), "tcp://HOST:PORT",
+    .help =
+        "serve committed layers read-only over NBD to other hosts (export name = layer id); off by "
+        "default" },
+  { NULL },
+};
+#undef A
+
+static const struct opt_cmd serve_cmd = {
+  .name = "buse serve",
+  .synopsis = "[OPTIONS]",
+  .about = "Answer dockerd's graphdriver plugin API (POST /GraphDriver.*) on a unix socket.",
+  .opts = serve_opts,
+  .epilog = init_help,
+};
+
+/* -1 to go on, else the exit status */
 static int
 parse_args (int argc, char **argv, struct serve_args *a)
 {
-  static const struct option opts[] = {
-    { "home", required_argument, NULL, 'H' },
-    { "socket", required_argument, NULL, 's' },
-    { "state", required_argument, NULL, 'S' },
-    { "metrics", required_argument, NULL, 'm' },
-    { "export", required_argument, NULL, 'e' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
-  int c;
+  int n = opts_parse (&serve_cmd, a, argc, argv);
 
-  while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'H': a->home = optarg; break;
-    case 's': a->sock = optarg; break;
-    case 'S': a->state = optarg; break;
-    case 'm': a->metrics = optarg; break;
-    case 'e': a->export = optarg; break;
-    case 'h': usage (stdout); return 0;
-    default: usage (stderr); return 2;
-    }
-  }
-  if (optind != argc) {
-    usage (stderr);
+  if (n < 0)
+    return opts_exit (&serve_cmd, n);
+  if (n > 0) {
+    fprintf (stderr, "buse serve: takes no operands ('%s')\n", argv[1]);
     return 2;
   }
   return -1;
