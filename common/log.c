@@ -23,7 +23,7 @@ log_set_debug (const char *list)
   char *save = NULL;
 
   if (strlen (list) >= sizeof buf) {
-    err_set (EINVAL, "--debug: list too long");
+    err_set (EINVAL, "list too long");
     return -1;
   }
   strcpy (buf, list);
@@ -37,7 +37,7 @@ log_set_debug (const char *list)
       if (strcmp (a, areas[i]) == 0)
         break;
     if (i == ARRAY_SIZE (areas)) {
-      err_set (EINVAL, "--debug: unknown area '%s' (nbd, layers, kdev, gd, http, archive, all)", a);
+      err_set (EINVAL, "unknown area '%s' (nbd, layers, kdev, gd, http, archive, all)", a);
       return -1;
     }
     debug_mask |= 1u << i;
