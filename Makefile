@@ -106,7 +106,8 @@ demo-stop:
 
 # make plugin [DOCKER_HOST=...]: the managed plugin bundle plugin/build (config.json + a rootfs
 # with buse, its tools and their libraries), then `docker plugin create $(PLUGIN_NAME)`.
-# make install [PREFIX=/usr/local] [DESTDIR=]: buse, the systemd unit, daemon.json.example.
+# make install [PREFIX=/usr/local] [DESTDIR=]: buse, the systemd units (graphdriver, snapshotter),
+# daemon.json.example and the snapshotter's containerd / Docker 28 snippets.
 PLUGIN_NAME ?= buse
 PLUGIN_BUILD ?= plugin/build
 PREFIX ?= /usr/local
@@ -121,6 +122,10 @@ install: $(BUSE)
 	install -d $(DESTDIR)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/buse
 	sed 's|@PREFIX@|$(PREFIX)|g' plugin/buse.service >$(DESTDIR)/lib/systemd/system/buse.service
 	install -m 0644 plugin/daemon.json.example $(DESTDIR)$(PREFIX)/share/doc/buse/
+	sed 's|@PREFIX@|$(PREFIX)|g' plugin/buse-snapshotter.service \
+	  >$(DESTDIR)/lib/systemd/system/buse-snapshotter.service
+	install -d $(DESTDIR)$(PREFIX)/share/doc/buse/snapshotter
+	install -m 0644 plugin/snapshotter/* $(DESTDIR)$(PREFIX)/share/doc/buse/snapshotter/
 
 clean:
 	rm -rf build build-asan buse plugin/build
