@@ -112,7 +112,7 @@ to_json (const struct snap_info *info)
       json_decref (labels);
       return NULL;
     }
-  obj = json_pack ("{s:s, s:s, s:s, s:s?, s:o, s:I, s:I, s:I}", "key", info->key, "id", info->id,
+  obj = json_pack ("{s:s, s:s, s:s, s:s*, s:o, s:I, s:I, s:I}", "key", info->key, "id", info->id,
                    "kind", kind_names[info->kind], "parent", info->parent, "labels", labels,
                    "created", (json_int_t)info->created, "updated", (json_int_t)info->updated,
                    "inodes", (json_int_t)info->inodes);
@@ -124,14 +124,16 @@ from_json (const json_t *obj)
 {
   struct snap_info *info = calloc (1, sizeof *info);
   const char *key = NULL, *id = NULL, *kind = NULL, *parent = NULL, *lk;
-  json_t *labels = NULL, *lv;
+  json_t *labels = NULL, *lv, *jparent = NULL;
   json_int_t created = 0, updated = 0, inodes = -1;
 
   if (!info ||
-      json_unpack ((json_t *)obj, "{s:s, s:s, s:s, s?:s, s:o, s:I, s:I, s?:I}", "key", &key, "id",
-                   &id, "kind", &kind, "parent", &parent, "labels", &labels, "created", &created,
+      json_unpack ((json_t *)obj, "{s:s, s:s, s:s, s?:o, s:o, s:I, s:I, s?:I}", "key", &key, "id",
+                   &id, "kind", &kind, "parent", &jparent, "labels", &labels, "created", &created,
                    "updated", &updated, "inodes", &inodes) ||
       !json_is_object (labels) || check_id (id) == -1)
+    goto bad;
+  if (jparent && !json_is_null (jparent) && !(parent = json_string_value (jparent)))
     goto bad;
   for (int k = SNAP_VIEW; k <= SNAP_COMMITTED; k++)
     if (strcmp (kind, kind_names[k]) == 0)

@@ -1,0 +1,89 @@
+# Helpers of the snapshotter tests: source after ../functions.sh.
+#   start_snap [ARGS]      buse snapshotter on $T/snap.sock, home $T/home (pid SNAP_PID)
+#   start_containerd       containerd 1.6 of Debian with a private config using it as
+#                          proxy snapshotter "buse" (pid CTRD_PID, socket $CTRD_SOCK)
+#   snapcall METHOD BYTES  one raw gRPC call (tests/snapshotter/snapcall.c)
+#   pb ARGS                encode/decode messages (tests/snapshotter/pb.py)
+SNAPCALL=$BUILD/tests/snapshotter/snapcall
+SVC=/containerd.services.snapshots.v1.Snapshots
+PB="python3 $TOP/tests/snapshotter/pb.py"
+
+requires_snap() {
+  requires_root
+  requires_fuse
+  requires python3
+  [ -x "$SNAPCALL" ] || skip "snapcall not built ($SNAPCALL)"
+  "$BUSE" snapshotter --help >/dev/null 2>&1 || skip "$BUSE has no snapshotter command"
+}
+
+start_snap() {
+  "$BUSE" -v snapshotter --home "$T/home" --socket "$T/snap.sock" --attach fuse "$@" \
+    >>"$T/snap.log" 2>&1 &
+  SNAP_PID=$!
+  cleanup_fn "stop_snap_pid $SNAP_PID"
+  wait_for test -S "$T/snap.sock"
+}
+
+# stop_snap_pid PID: as stop_pid, then check nothing it mounted stays mounted.
+stop_snap_pid() {
+  stop_pid "$1"
+  grep -q " $T/home/mnt/" /proc/mounts && { echo "mounts left under $T/home/mnt" >&2; return 1; }
+  return 0
+}
+
+# kill -9 the snapshotter and reap what it left (nbdfuse, loops, mounts) like a restart does.
+kill9_snap() {
+  kill -KILL "$SNAP_PID" 2>/dev/null || true
+  wait "$SNAP_PID" 2>/dev/null || true
+}
+
+snapcall() { "$SNAPCALL" "$T/snap.sock" "$SVC/$1" "${2:-}"; }
+
+# status_of OUTPUT: the status code of a snapcall
+status_of() { printf '%s\n' "$1" | sed -n 's/^status \([0-9]*\).*/\1/p'; }
+
+# expect_status WANT METHOD BYTES WHAT
+expect_status() {
+  local out
+  out=$(snapcall "$2" "$3") || fail "$4: snapcall failed: $out"
+  [ "$(status_of "$out")" = "$1" ] || fail "$4: got '$(printf '%s' "$out" | tail -n1)', want status $1"
+  ok "$4: status $1"
+  LAST=$out
+}
+
+requires_containerd() {
+  requires containerd ctr runc containerd-shim-runc-v2
+}
+
+start_containerd() {
+  CTRD_SOCK=$T/containerd.sock
+  mkdir -p "$T/ctrd"
+  cat >"$T/ctrd/config.toml" <<CONF
+version = 2
+root = "$T/ctrd/root"
+state = "$T/ctrd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp"]
+[grpc]
+  address = "$CTRD_SOCK"
+[ttrpc]
+  address = "$CTRD_SOCK.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$T/ctrd/opt"
+[proxy_plugins.buse]
+  type = "snapshot"
+  address = "$T/snap.sock"
+CONF
+  containerd --config "$T/ctrd/config.toml" >>"$T/containerd.log" 2>&1 &
+  CTRD_PID=$!
+  cleanup_fn "stop_pid $CTRD_PID"
+  wait_for ctr -a "$CTRD_SOCK" version
+}
+
+ctrb() { ctr -a "$CTRD_SOCK" -n buse-test "$@"; }
+snaps() { ctrb snapshots --snapshotter buse "$@"; }
