@@ -21,8 +21,11 @@ start_snap() {
     >>"$T/snap.log" 2>&1 &
   SNAP_PID=$!
   cleanup_fn "stop_snap_pid $SNAP_PID"
-  wait_for test -S "$T/snap.sock"
+  wait_for snap_ready
 }
+
+# The socket answers (a stale socket file of a killed run does not count).
+snap_ready() { [ "$(status_of "$(snapcall List "")")" = 0 ]; }
 
 # stop_snap_pid PID: as stop_pid, then check nothing it mounted stays mounted.
 stop_snap_pid() {
