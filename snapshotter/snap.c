@@ -18,11 +18,37 @@ struct snap {
   struct snap_engine *eng;
 };
 
+/* Is S valid UTF-8 (what containerd's Go side and our JSON records can hold)? */
+static bool
+utf8_ok (const char *s)
+{
+  const unsigned char *p = (const unsigned char *)s;
+
+  while (*p) {
+    int n = *p < 0x80             ? 0
+            : (*p & 0xe0) == 0xc0 ? 1
+            : (*p & 0xf0) == 0xe0 ? 2
+            : (*p & 0xf8) == 0xf0 ? 3
+                                  : -1;
+    if (n < 0 || (n == 1 && *p < 0xc2))
+      return false;
+    p++;
+    for (int i = 0; i < n; i++, p++)
+      if ((*p & 0xc0) != 0x80)
+        return false;
+  }
+  return true;
+}
+
 int
 snap_check_key (const char *what, const char *key, bool empty_ok)
 {
   size_t len = key ? strlen (key) : 0;
 
+  if (key && !utf8_ok (key)) {
+    err_set (EINVAL, "%s is not valid UTF-8", what);
+    return -1;
+  }
   if (len == 0 && !empty_ok) {
     err_set (EINVAL, "%s must not be empty", what);
     return -1;
@@ -44,6 +70,10 @@ snap_check_labels (const struct snap_label *labels, size_t n)
   for (size_t i = 0; i < n; i++) {
     if (!labels[i].key || !*labels[i].key) {
       err_set (EINVAL, "label key must not be empty");
+      return -1;
+    }
+    if (!utf8_ok (labels[i].key) || (labels[i].value && !utf8_ok (labels[i].value))) {
+      err_set (EINVAL, "label %.64s is not valid UTF-8", labels[i].key);
       return -1;
     }
     if (strlen (labels[i].key) + strlen (labels[i].value ? labels[i].value : "") > SNAP_LABEL_MAX) {
