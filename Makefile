@@ -18,8 +18,11 @@ override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthr
 override LDLIBS += $(PKG_LIBS) -pthread -lm
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRCS := $(sort $(wildcard common/*.c nbd/*.c layers/*.c graphdriver/*.c))
-LIB_SRCS := $(filter-out graphdriver/main.c,$(LIB_SRCS))
+# Module folders, bottom first (the order DESIGN's layering runs in; tests/meta/test-layering.sh
+# checks that includes only run downwards).
+MODULES  := common nbd attach layers mounts archive graphdriver cli
+LIB_SRCS := $(sort $(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
+LIB_SRCS := $(filter-out cli/main.c,$(LIB_SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
@@ -44,7 +47,7 @@ $(BUILD)/libbuse.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUSE): $(BUILD)/graphdriver/main.o $(BUILD)/libbuse.a
+$(BUSE): $(BUILD)/cli/main.o $(BUILD)/libbuse.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---- snapshotter/ (containerd snapshotter: gRPC C core + protobuf-c) -- owner: snapshotter/ --
@@ -142,7 +145,8 @@ demo-stop:
 
 # make plugin [DOCKER_HOST=...]: the managed plugin bundle plugin/build (config.json + a rootfs
 # with buse, its tools and their libraries), then `docker plugin create $(PLUGIN_NAME)`.
-# make install [PREFIX=/usr/local] [DESTDIR=]: buse, the systemd unit, daemon.json.example.
+# make install [PREFIX=/usr/local] [DESTDIR=]: buse, the systemd units (graphdriver, snapshotter),
+# daemon.json.example and the snapshotter's containerd / Docker 28 snippets.
 PLUGIN_NAME ?= buse
 PLUGIN_BUILD ?= plugin/build
 PREFIX ?= /usr/local
@@ -157,6 +161,10 @@ install: $(BUSE)
 	install -d $(DESTDIR)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/buse
 	sed 's|@PREFIX@|$(PREFIX)|g' plugin/buse.service >$(DESTDIR)/lib/systemd/system/buse.service
 	install -m 0644 plugin/daemon.json.example $(DESTDIR)$(PREFIX)/share/doc/buse/
+	sed 's|@PREFIX@|$(PREFIX)|g' plugin/buse-snapshotter.service \
+	  >$(DESTDIR)/lib/systemd/system/buse-snapshotter.service
+	install -d $(DESTDIR)$(PREFIX)/share/doc/buse/snapshotter
+	install -m 0644 plugin/snapshotter/* $(DESTDIR)$(PREFIX)/share/doc/buse/snapshotter/
 
 clean:
 	rm -rf build build-asan buse plugin/build

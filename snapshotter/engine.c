@@ -9,14 +9,14 @@
 #include <string.h>
 #include <sys/statfs.h>
 
-#include "graphdriver/api.h"
+#include "mounts/mounts.h"
 #include "snapshotter/engine.h"
 
 struct snap_engine {
   char *home;
   struct layer_store *st;
   struct nbds_server *srv;
-  struct gd_mounts *mounts;
+  struct mm_mounts *mounts;
 };
 
 struct snap_engine *
@@ -42,16 +42,16 @@ snap_engine_open (const char *home, const char *attach)
     goto err;
   if (!(e->st = layer_store_open (e->home, NULL)) || !(e->srv = nbds_new (NULL)))
     goto err;
-  gd_layer_resolver (&r, e->st, false);
+  mm_layer_resolver (&r, e->st, false);
   nbds_set_resolver (e->srv, &r);
-  struct gd_mounts_cfg mc = {
+  struct mm_cfg mc = {
     .home = e->home,
     .state_dir = state,
     .st = e->st,
     .srv = e->srv,
     .mode = kdev_mode_resolve (mode),
   };
-  if (!(e->mounts = gd_mounts_new (&mc)))
+  if (!(e->mounts = mm_new (&mc)))
     goto err;
   log_info ("snapshotter engine: home %s, attach %s", e->home, kdev_mode_name (mc.mode));
   return e;
@@ -66,7 +66,7 @@ snap_engine_close (struct snap_engine *e)
 {
   if (!e)
     return;
-  gd_mounts_free (e->mounts, false);
+  mm_free (e->mounts, false);
   nbds_free (e->srv);
   layer_store_close (e->st);
   free (e->home);
@@ -76,7 +76,7 @@ snap_engine_close (struct snap_engine *e)
 int
 snap_engine_create (struct snap_engine *e, const char *id, const char *parent)
 {
-  return gd_mount_create (e->mounts, id, parent, 0);
+  return mm_create (e->mounts, id, parent, 0);
 }
 
 int
@@ -84,7 +84,7 @@ snap_engine_remove (struct snap_engine *e, const char *id)
 {
   if (snap_engine_unmount (e, id) == -1)
     return -1;
-  return gd_mount_remove (e->mounts, id);
+  return mm_remove (e->mounts, id);
 }
 
 bool
@@ -115,10 +115,10 @@ snap_engine_list (struct snap_engine *e, int (*fn) (void *ctx, const char *id), 
 char *
 snap_engine_mount (struct snap_engine *e, const char *id)
 {
-  bool held = gd_mount_count (e->mounts, id) > 0;
-  char *dir = gd_mount_get (e->mounts, id, false); /* mounts again a mount that died */
+  bool held = mm_count (e->mounts, id) > 0;
+  char *dir = mm_get (e->mounts, id, false); /* mounts again a mount that died */
 
-  if (dir && held && gd_mount_put (e->mounts, id, false) == -1) {
+  if (dir && held && mm_put (e->mounts, id, false) == -1) {
     free (dir);
     return NULL;
   }
@@ -128,8 +128,8 @@ snap_engine_mount (struct snap_engine *e, const char *id)
 int
 snap_engine_unmount (struct snap_engine *e, const char *id)
 {
-  while (gd_mount_count (e->mounts, id) > 0)
-    if (gd_mount_put (e->mounts, id, false) == -1)
+  while (mm_count (e->mounts, id) > 0)
+    if (mm_put (e->mounts, id, false) == -1)
       return -1;
   return 0;
 }
@@ -137,7 +137,7 @@ snap_engine_unmount (struct snap_engine *e, const char *id)
 bool
 snap_engine_mounted (struct snap_engine *e, const char *id)
 {
-  return gd_mount_count (e->mounts, id) > 0;
+  return mm_count (e->mounts, id) > 0;
 }
 
 int

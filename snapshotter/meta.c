@@ -9,7 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/json.h"
 #include "snapshotter/internal.h"
 
 struct snap_meta {

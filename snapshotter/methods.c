@@ -3,7 +3,8 @@
  * are generated at build time from containerd's own .proto files. */
 #include <string.h>
 
-#include "github.com/containerd/containerd/api/services/snapshots/v1/snapshots.pb-c.h"
+/* generated at build time into $(BUILD)/gen (see the Makefile) */
+#include <github.com/containerd/containerd/api/services/snapshots/v1/snapshots.pb-c.h>
 #include "snapshotter/internal.h"
 
 #define PB(name)  Containerd__Services__Snapshots__V1__##name
