@@ -17,6 +17,7 @@ requires_snap() {
 }
 
 start_snap() {
+  [ -n "${SNAP_LOG_DUMP:-}" ] || { SNAP_LOG_DUMP=1; cleanup_fn 'dump_logs $rc'; }
   "$BUSE" -v snapshotter --home "$T/home" --socket "$T/snap.sock" --attach fuse "$@" \
     >>"$T/snap.log" 2>&1 &
   SNAP_PID=$!
@@ -38,6 +39,14 @@ stop_snap_pid() {
 kill9_snap() {
   kill -KILL "$SNAP_PID" 2>/dev/null || true
   wait "$SNAP_PID" 2>/dev/null || true
+}
+
+# On failure, the daemons' last words go into the test log.
+dump_logs() {
+  [ "$1" = 0 ] && return 0
+  echo "--- snap.log"; tail -n 40 "$T/snap.log" 2>/dev/null
+  [ -f "$T/containerd.log" ] && { echo "--- containerd.log"; tail -n 20 "$T/containerd.log" | cut -c1-400; }
+  return 0
 }
 
 snapcall() { "$SNAPCALL" "$T/snap.sock" "$SVC/$1" "${2:-}"; }
