@@ -63,20 +63,48 @@ expect_status() {
   LAST=$out
 }
 
+# CTRD_GEN=1 (default): Debian 12's containerd 1.6; CTRD_GEN=2: containerd 2.1 unpacked from
+# sid into $D28_CACHE by tests/docker28/fetch.sh (skipped when it is not there).
+D28_CACHE=${D28_CACHE:-/var/cache/buse-test/sid}
 requires_containerd() {
+  CTRD_BIN=/usr/bin CTR=ctr
+  if [ "${CTRD_GEN:-1}" = 2 ]; then
+    local d
+    for d in "$D28_CACHE"/containerd-2.1*; do [ -f "$d/.complete" ] && CTRD_BIN=$d/usr/bin; done
+    [ "$CTRD_BIN" != /usr/bin ] || skip "no containerd 2.1 unpacked in $D28_CACHE (tests/docker28/fetch.sh)"
+    CTR=$CTRD_BIN/ctr
+  fi
   requires containerd ctr runc containerd-shim-runc-v2
 }
 
 start_containerd() {
   CTRD_SOCK=$T/containerd.sock
   mkdir -p "$T/ctrd"
-  cat >"$T/ctrd/config.toml" <<CONF
+  if [ "${CTRD_GEN:-1}" = 2 ]; then
+    cat >"$T/ctrd/config.toml" <<CONF
+version = 3
+root = "$T/ctrd/root"
+state = "$T/ctrd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images",
+  "io.containerd.cri.v1.runtime", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.erofs",
+  "io.containerd.differ.v1.erofs", "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing", "io.containerd.nri.v1.nri"]
+CONF
+  else
+    cat >"$T/ctrd/config.toml" <<CONF
 version = 2
 root = "$T/ctrd/root"
 state = "$T/ctrd/state"
 disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs",
   "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp"]
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$T/ctrd/opt"
+CONF
+  fi
+  cat >>"$T/ctrd/config.toml" <<CONF
 [grpc]
   address = "$CTRD_SOCK"
 [ttrpc]
@@ -85,17 +113,24 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
   address = ""
 [metrics]
   address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$T/ctrd/opt"
 [proxy_plugins.buse]
   type = "snapshot"
   address = "$T/snap.sock"
 CONF
-  containerd --config "$T/ctrd/config.toml" >>"$T/containerd.log" 2>&1 &
+  PATH=$CTRD_BIN:$PATH "$CTRD_BIN/containerd" --config "$T/ctrd/config.toml" >>"$T/containerd.log" 2>&1 &
   CTRD_PID=$!
-  cleanup_fn "stop_pid $CTRD_PID"
-  wait_for ctr -a "$CTRD_SOCK" version
+  cleanup_fn "stop_containerd"
+  wait_for "$CTR" -a "$CTRD_SOCK" version
 }
 
-ctrb() { ctr -a "$CTRD_SOCK" -n buse-test "$@"; }
+# Stop containerd; unmount what a 2.x leaves (its bind-mounted state dirs), ours only.
+stop_containerd() {
+  stop_pid "$CTRD_PID"
+  local m
+  for m in $(awk -v t="$T/ctrd/" 'index($2, t) == 1 {print $2}' /proc/mounts | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
+}
+
+ctrb() { "$CTR" -a "$CTRD_SOCK" -n buse-test "$@"; }
 snaps() { ctrb snapshots --snapshotter buse "$@"; }
