@@ -17,6 +17,7 @@ struct snap_engine {
   struct layer_store *st;
   struct nbds_server *srv;
   struct mm_mounts *mounts;
+  struct mm_lowspace *lowspace; /* a full host disk gives containers ENOSPC, not EROFS */
 };
 
 struct snap_engine *
@@ -51,7 +52,7 @@ snap_engine_open (const char *home, const char *attach)
     .srv = e->srv,
     .mode = kdev_mode_resolve (mode),
   };
-  if (!(e->mounts = mm_new (&mc)))
+  if (!(e->mounts = mm_new (&mc)) || !(e->lowspace = mm_lowspace_start (e->home, e->mounts, NULL)))
     goto err;
   log_info ("snapshotter engine: home %s, attach %s", e->home, kdev_mode_name (mc.mode));
   return e;
@@ -66,6 +67,7 @@ snap_engine_close (struct snap_engine *e)
 {
   if (!e)
     return;
+  mm_lowspace_stop (e->lowspace);
   mm_free (e->mounts, false);
   nbds_free (e->srv);
   layer_store_close (e->st);

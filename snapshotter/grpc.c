@@ -218,6 +218,7 @@ handler_thread (void *arg)
   grpc_byte_buffer_reader rd;
   grpc_slice all;
   void *req = NULL;
+  uint64_t t0 = now_ns ();
 
   err_clear ();
   if (!grpc_byte_buffer_reader_init (&rd, c->recv))
@@ -234,8 +235,9 @@ handler_thread (void *arg)
   else {
     c->code = status_of (err_errno ());
     c->msg = status_message ();
-    log_debug ("snap", "%s: %s", c->method->path, c->msg ? c->msg : "");
   }
+  log_debug ("snap", "%s: %s, %.1f ms", c->method->path, c->msg ? c->msg : "ok",
+             (double)(now_ns () - t0) / 1e6);
   snap_request_free (req);
   reply (c);
   return NULL;
