@@ -2,8 +2,8 @@
  * queue, generic calls (grpc_server_request_call) dispatched from the method table.
  *
  * One thread drives the queue.  A call goes NEW (requested) → RECV (its one request
- * message) → a handler on a thread of its own (a mount may take a while; the queue keeps
- * moving) → SEND (streaming replies, one message in flight) → DONE (status sent, close
+ * message) → a handler on one of a pool of worker threads (a mount may take a while; the
+ * queue keeps moving) → SEND (streaming replies, one message in flight) → DONE (status sent, close
  * seen) → freed.  Every tag is the call itself; its stage says what completed.  Unknown
  * methods get UNIMPLEMENTED, bad bytes INVALID_ARGUMENT, a message over the limit
  * RESOURCE_EXHAUSTED (from the core); the status message is the err text. */
@@ -23,6 +23,7 @@
 #include "snapshotter/internal.h"
 
 #define SNAP_MAX_MESSAGE (4 << 20) /* bytes of a request (gRPC's usual default) */
+#define SNAP_WORKERS     8         /* handler threads: a mount may take a while */
 
 struct snap_server {
   struct snap *snap;
@@ -35,6 +36,13 @@ struct snap_server {
   bool shut_done;   /* the core's shutdown tag came back */
   atomic_long live; /* calls not freed yet, the requested one included */
   char shutdown_tag;
+  /* the handlers' pool: calls with their request, waiting for a worker */
+  pthread_mutex_t qlock;
+  pthread_cond_t qcond;
+  struct call *qhead, *qtail;
+  bool qstop;
+  pthread_t workers[SNAP_WORKERS];
+  size_t n_workers;
 };
 
 struct snap_reply {
@@ -57,6 +65,7 @@ struct call {
   char *msg;
   bool sent_md;
   int cancelled;
+  struct call *next; /* in the handlers' queue */
 };
 
 int
@@ -211,10 +220,9 @@ reply (struct call *c)
   }
 }
 
-static void *
-handler_thread (void *arg)
+static void
+handle (struct call *c)
 {
-  struct call *c = arg;
   grpc_byte_buffer_reader rd;
   grpc_slice all;
   void *req = NULL;
@@ -240,7 +248,64 @@ handler_thread (void *arg)
              (double)(now_ns () - t0) / 1e6);
   snap_request_free (req);
   reply (c);
-  return NULL;
+}
+
+/* A worker of the pool: handles queued calls until the pool stops and the queue is empty. */
+static void *
+worker_thread (void *arg)
+{
+  struct snap_server *srv = arg;
+  struct call *c;
+
+  for (;;) {
+    pthread_mutex_lock (&srv->qlock);
+    while (!srv->qhead && !srv->qstop)
+      pthread_cond_wait (&srv->qcond, &srv->qlock);
+    c = srv->qhead;
+    if (c && !(srv->qhead = c->next))
+      srv->qtail = NULL;
+    pthread_mutex_unlock (&srv->qlock);
+    if (!c)
+      return NULL;
+    handle (c);
+  }
+}
+
+static void
+enqueue (struct snap_server *srv, struct call *c)
+{
+  pthread_mutex_lock (&srv->qlock);
+  c->next = NULL;
+  if (srv->qtail)
+    srv->qtail->next = c;
+  else
+    srv->qhead = c;
+  srv->qtail = c;
+  pthread_cond_signal (&srv->qcond);
+  pthread_mutex_unlock (&srv->qlock);
+}
+
+static int
+pool_start (struct snap_server *srv)
+{
+  for (; srv->n_workers < SNAP_WORKERS; srv->n_workers++)
+    if (pthread_create (&srv->workers[srv->n_workers], NULL, worker_thread, srv) != 0) {
+      err_set (errno, "handler thread");
+      return -1;
+    }
+  return 0;
+}
+
+/* After the queue thread: every call is done, so the workers only wait. */
+static void
+pool_stop (struct snap_server *srv)
+{
+  pthread_mutex_lock (&srv->qlock);
+  srv->qstop = true;
+  pthread_cond_broadcast (&srv->qcond);
+  pthread_mutex_unlock (&srv->qlock);
+  for (size_t i = 0; i < srv->n_workers; i++)
+    pthread_join (srv->workers[i], NULL);
 }
 
 static void request_next (struct snap_server *srv);
@@ -279,21 +344,12 @@ on_new (struct call *c)
 static void
 on_recv (struct call *c, bool ok)
 {
-  pthread_attr_t attr;
-  pthread_t t;
-  int r;
-
   if (!ok || !c->recv) {
     finish (c, GRPC_STATUS_INVALID_ARGUMENT, "no request message", false);
     return;
   }
   c->code = GRPC_STATUS_UNKNOWN;
-  pthread_attr_init (&attr);
-  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
-  r = pthread_create (&t, &attr, handler_thread, c);
-  pthread_attr_destroy (&attr);
-  if (r != 0)
-    finish (c, GRPC_STATUS_RESOURCE_EXHAUSTED, "cannot start a thread for the call", false);
+  enqueue (c->srv, c);
 }
 
 /* A batch of C completed (OK: it succeeded). */
@@ -446,8 +502,10 @@ snap_server_start (struct snap *s, const char *path)
     return NULL;
   }
   srv->snap = s;
+  pthread_mutex_init (&srv->qlock, NULL);
+  pthread_cond_init (&srv->qcond, NULL);
   grpc_init ();
-  if (listen_on (srv) == -1)
+  if (pool_start (srv) == -1 || listen_on (srv) == -1)
     goto err;
   request_next (srv);
   if (pthread_create (&srv->thread, NULL, cq_thread, srv) != 0) {
@@ -477,6 +535,7 @@ snap_server_stop (struct snap_server *srv)
            GRPC_QUEUE_SHUTDOWN)
       ;
   }
+  pool_stop (srv);
   if (srv->server)
     grpc_server_destroy (srv->server);
   if (srv->cq)
@@ -484,6 +543,8 @@ snap_server_stop (struct snap_server *srv)
   if (srv->started)
     unlink (srv->path);
   grpc_shutdown ();
+  pthread_mutex_destroy (&srv->qlock);
+  pthread_cond_destroy (&srv->qcond);
   free (srv->path);
   free (srv);
 }
