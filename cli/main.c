@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "snapshotter/snapshotter.h"
 
 static int cmd_version (int argc, char **argv);
 static int cmd_help (int argc, char **argv);
@@ -14,6 +15,7 @@ static const struct command {
   const char *summary;
 } commands[] = {
   { "serve", cmd_serve, "answer dockerd's graphdriver plugin API (the daemon)" },
+  { "snapshotter", cmd_snapshotter, "answer containerd's snapshots API (a proxy snapshotter)" },
   { "nbd", cmd_nbd, "serve files or layers as NBD exports" },
   { "layer", cmd_layer, "create or remove layers in a store (layer create|rm)" },
   { "ls", cmd_ls, "list the layers of a store" },
