@@ -294,18 +294,25 @@ restart_dockerd28() {
 # d28_setup [buse]: the usual start: binaries, scratch, containerd 2.1 and the reference
 # dockerd "ref" on overlayfs; with "buse" also buse's snapshotter (skips until it exists) and
 # dockerd "bu" on it.  The current dockerd is "ref".
+# D28_BU_DRIVER=native (or any snapshotter built into containerd) puts "bu" on that instead
+# of buse, to check a differential test itself; BU_HOME is then that snapshotter's folder.
 d28_setup() {
+  local bu=${D28_BU_DRIVER:-buse}
   d28_requires
-  [ "${1:-}" != buse ] || snap_requires
+  [ "${1:-}" != buse ] || [ "$bu" != buse ] || snap_requires
   d28_scratch
-  [ "${1:-}" != buse ] || start_snap
+  [ "${1:-}" != buse ] || [ "$bu" != buse ] || start_snap
   start_containerd28
   start_dockerd28 ref overlayfs
   if [ "${1:-}" = buse ]; then
-    start_dockerd28 bu buse
+    start_dockerd28 bu "$bu"
+    if [ "$bu" = buse ]; then BU_HOME=$SNAP_HOME; else BU_HOME=$C28_ROOT/io.containerd.snapshotter.v1.$bu; fi
     use_dockerd ref
   fi
 }
+
+# bu_is_buse: true when "bu" runs on buse (not a D28_BU_DRIVER builtin).
+bu_is_buse() { [ "${D28_BU_DRIVER:-buse}" = buse ]; }
 
 # d28_show_logs: the tails of every log, for a failing test.
 d28_show_logs() {
@@ -363,8 +370,8 @@ compare_saved() {
   save_layers ref "$a" "$T/save-ref.txt"
   save_layers bu "$b" "$T/save-bu.txt"
   diff -u "$T/save-ref.txt" "$T/save-bu.txt" >"$T/save.diff" ||
-    { head -n 60 "$T/save.diff"; fail "docker save of $a: layers differ between overlayfs and buse"; }
-  ok "docker save $a: $(grep -c '^== layer' "$T/save-ref.txt") layers, $(grep -vc '^==' "$T/save-ref.txt") members equal on overlayfs and buse"
+    { head -n 60 "$T/save.diff"; fail "docker save of $a: layers differ between overlayfs and ${D28_BU_DRIVER:-buse}"; }
+  ok "docker save $a: $(grep -c '^== layer' "$T/save-ref.txt") layers, $(grep -vc '^==' "$T/save-ref.txt") members equal on overlayfs and ${D28_BU_DRIVER:-buse}"
 }
 
 # compare_docker_diff CONTAINER-ON-REF CONTAINER-ON-BU: `docker diff` lists the same changes.
@@ -395,6 +402,6 @@ compare_run() {
   local a b
   a=$(run_out ref "$1" "$2" 2>&1) || fail "run on ref: $a"
   b=$(run_out bu "$1" "$2" 2>&1) || fail "run on bu: $b"
-  [ "$a" = "$b" ] || { diff <(echo "$a") <(echo "$b"); fail "run $1 differs between overlayfs and buse"; }
-  ok "run $1: same output on overlayfs and buse ($(echo "$a" | wc -l) lines)"
+  [ "$a" = "$b" ] || { diff <(echo "$a") <(echo "$b"); fail "run $1 differs between overlayfs and ${D28_BU_DRIVER:-buse}"; }
+  ok "run $1: same output on overlayfs and ${D28_BU_DRIVER:-buse} ($(echo "$a" | wc -l) lines)"
 }
