@@ -4,9 +4,9 @@
 # hard and symbolic links, deletes, a 100 MiB file, a security.capability xattr) and a second
 # Dockerfile on top of it (fifos, a dir replaced by a file and a file by a dir, a file replaced
 # by a symlink, a 5-byte patch in the middle of the 100 MiB file, setuid/sticky/setgid bits,
-# a rename).  Each image passes buildlib's checks on both daemons, and `docker save` gives the
+# a rename).  Each image passes buildlib's checks on bu, and `docker save` gives the
 # same layers (members, content, owners, modes, links, xattrs) on both.
-# (buildlib's own checks run on bu: overlayfs gives a merged directory a link count of 1.)
+# (only on bu: they want a directory link count of 2, overlayfs gives a merged one 1.)
 source "$(dirname "$0")/lib.sh"
 source "$TOP/tests/docker/buildlib.sh"
 requires setfattr
