@@ -102,7 +102,8 @@ kill9_snap() {
 # --- containerd 2.1 ----------------------------------------------------------------------
 
 # The private config: version 3, everything under $T/c28; CRI and the snapshotters that
-# cannot work here are off (start-up is faster and the log quieter); buse as a proxy
+# cannot work here are off (start-up is faster and the log quieter); its opt folder is ours
+# too (the default is /opt/containerd); buse as a proxy
 # snapshotter when $SNAP_SOCK is set.
 _c28_config() {
   cat <<EOT
@@ -124,11 +125,21 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images",
   level = "${C28_LOG_LEVEL:-info}"
 [metrics]
   address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$T/c28/opt"
 EOT
+  # The transfer service (ctr images import/pull in 2.x) unpacks only for the snapshotters
+  # its unpack_config names; listing buse replaces the default list, so overlayfs is listed too.
   [ -z "$SNAP_SOCK" ] || cat <<EOT
 [proxy_plugins.buse]
   type = "snapshot"
   address = "$SNAP_SOCK"
+[[plugins."io.containerd.transfer.v1.local".unpack_config]]
+  platform = "linux/$(dpkg --print-architecture)"
+  snapshotter = "overlayfs"
+[[plugins."io.containerd.transfer.v1.local".unpack_config]]
+  platform = "linux/$(dpkg --print-architecture)"
+  snapshotter = "buse"
 EOT
 }
 
@@ -207,6 +218,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
   address = ""
 [metrics]
   address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$d/opt"
 EOT
     [ -z "$SNAP_SOCK" ] || printf '[proxy_plugins.buse]\n  type = "snapshot"\n  address = "%s"\n' "$SNAP_SOCK"
   } >"$d/config.toml"
