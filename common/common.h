@@ -5,6 +5,7 @@
 #define BUSE_COMMON_H
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -105,5 +106,15 @@ int run_cmd (char *const argv[], char **out);
 /* Is PATH a mount point? 1 yes, 0 no, -1 error. */
 int is_mountpoint (const char *path);
 uint64_t now_ns (void); /* CLOCK_MONOTONIC */
+
+/* ---- json.c: small jansson helpers (layers/ metadata, the front ends' APIs) ---------- */
+void cleanup_json_decref (void *ptr);
+#define CLEANUP_JSON_DECREF __attribute__ ((cleanup (cleanup_json_decref)))
+/* Load a JSON object from PATH; NULL + err (naming the file) on failure. */
+json_t *json_load_path (const char *path);
+/* Dump OBJ to PATH atomically (write_file_atomic). */
+int json_save_path (const char *path, const json_t *obj);
+/* obj[key] as a string, or NULL if missing / not a string. */
+const char *json_str (const json_t *obj, const char *key);
 
 #endif

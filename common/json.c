@@ -1,7 +1,7 @@
 /* json.c: jansson helpers — load and atomically save JSON files, typed lookups. */
 #include <string.h>
 
-#include "common/json.h"
+#include "common/common.h"
 
 void
 cleanup_json_decref (void *ptr)

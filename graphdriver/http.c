@@ -14,8 +14,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "graphdriver/api.h"
-#include "graphdriver/http.h"
+#include "graphdriver/internal.h"
 
 #define GD_JSON_MAX (1 << 20)
 #define GD_CT       "application/vnd.docker.plugins.v1.2+json"

@@ -9,7 +9,7 @@
  * the set is read through the source stack and written into the destination's top diff; a
  * run the source reads as zeros becomes a zero (or absent) run there, never data.  This is
  * what lets a commit give the new image layer the container's filesystem without a copy of
- * its files (graphdriver/commit-clone.c).  The source must not change meanwhile: its caller
+ * its files (archive/commit-clone.c).  The source must not change meanwhile: its caller
  * freezes the filesystem on it. */
 #include <string.h>
 

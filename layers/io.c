@@ -7,7 +7,7 @@
  *
  * A data write that finds the host filesystem full (ENOSPC) is not failed at once: ext4 in the
  * container already accepted it, and an NBD write error would make ext4 abort its journal.
- * The daemon's low-space guard (graphdriver/lowspace.c) keeps a fallocated emergency reserve,
+ * The daemon's low-space guard (mounts/lowspace.c) keeps a fallocated emergency reserve,
  * <home>/lowspace-reserve; the write gives back a chunk of it and tries again while it lasts. */
 #include <fcntl.h>
 #include <string.h>
@@ -17,7 +17,7 @@
 
 static const uint8_t zero_block[LAYER_BS];
 
-#define RESERVE_FILE  "lowspace-reserve" /* same name in graphdriver/lowspace.c */
+#define RESERVE_FILE  "lowspace-reserve" /* same name in mounts/lowspace.c */
 #define RESERVE_CHUNK (4u << 20)
 
 /* The host filesystem is full: shrink the emergency reserve by a chunk and commit that, so

@@ -8,7 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define LAYER_ID_MAX 128
+#define LAYER_ID_MAX     128
+#define LAYER_BLOCK_SIZE 4096u /* every diff's block, and the base ext4's */
 
 struct layer_store;
 struct layer_stack;
@@ -97,5 +98,53 @@ int layer_stack_extents (struct layer_stack *ls, uint32_t count, uint64_t offset
  * overlap).  An open layer's top is read from memory: flush first (FIFREEZE) for all of it. */
 int layer_diverged_blocks (struct layer_store *st, const char *a, const char *b,
                            int (*fn) (void *cbdata, uint64_t blk, uint64_t n), void *cbdata);
+
+/* ---- scan.c: a store's files read straight from disk, for `buse fsck`, `buse gc` and
+ * `buse du`: no lock taken, nothing changed, so it may run beside a daemon; what it reads
+ * half-written is reported, not fixed. */
+struct scan_diff {
+  char id[LAYER_ID_MAX + 1];
+  char parent[LAYER_ID_MAX + 1]; /* "" for a diff without parent (the base) */
+  char state[16];                /* "ready", "creating", "removing", "" if unreadable */
+  uint64_t size;                 /* virtual size */
+  bool meta_ok;                  /* meta.json parsed and complete */
+  unsigned users;                /* layers whose chain contains it */
+  bool reached;                  /* the base, or in some layer's chain */
+};
+
+struct scan_layer {
+  char id[LAYER_ID_MAX + 1];
+  char parent[LAYER_ID_MAX + 1];
+  char top[LAYER_ID_MAX + 1];
+  char state[16];
+  bool ok; /* parsed, names a top diff */
+};
+
+struct scan_store {
+  char *home;
+  char base[LAYER_ID_MAX + 1];
+  bool store_ok; /* store.json parsed */
+  struct scan_diff *d;
+  size_t nd;
+  struct scan_layer *l;
+  size_t nl;
+  char **mnt; /* names under mnt/ */
+  size_t nmnt;
+};
+
+/* Read store.json, diffs/<id>/meta.json, layers/<id>.json and list mnt/.  Unreadable
+ * entries are kept with meta_ok/ok false; -1 only when HOME cannot be read at all. */
+int store_scan (const char *home, struct scan_store *s);
+void scan_store_free (struct scan_store *s);
+struct scan_diff *scan_find_diff (struct scan_store *s, const char *id);
+struct scan_layer *scan_find_layer (struct scan_store *s, const char *id);
+/* Call FN for each diff of L's chain, top first; stops at a missing diff or a loop. */
+void scan_chain (struct scan_store *s, const struct scan_layer *l,
+                 void (*fn) (void *cbdata, struct scan_diff *d), void *cbdata);
+/* Take the store's lock (<home>/lock, the flock layer_store_open takes) without waiting:
+ * an fd to close later, or -1 + err (EBUSY naming the lock when a daemon holds it). */
+int store_lock_try (const char *home);
+/* Size in bytes of the map file of a diff of SIZE virtual bytes (the format of bmap.c). */
+uint64_t layer_map_size (uint64_t size);
 
 #endif

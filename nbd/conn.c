@@ -17,7 +17,7 @@
  * (and the kernel zeroed) fresh pages before the real copy.  A connection keeps up to
  * NBDS_POOL_MAX freed buffers of POOL_MIN..POOL_BIG bytes, POOL_BYTES in all (nbdkit keeps
  * one buffer per thread, 16 per connection); POOL_BIG covers the 1280 KiB requests of a
- * kernel device (nbd/kdev-kernel.c).  A buffer of POOL_MIN bytes or more starts on a page
+ * kernel device (attach/kernel.c).  A buffer of POOL_MIN bytes or more starts on a page
  * boundary, so a backend may hand it to O_DIRECT I/O (layers/io.c does); its size is what
  * malloc_usable_size says, so no header page is spent on it. */
 #define POOL_MIN   4096

@@ -1,5 +1,5 @@
-/* nbds.h: the public interface of nbd/ — buse's NBD server library (nbds_*) and the code
- * that attaches an export as a local block device (kdev_*) and mounts it (mnt_*).
+/* nbds.h: the public interface of nbd/ — buse's NBD protocol server (nbds_*): handshake,
+ * requests, replies, listeners, splice, and the client side of the handshake.
  * nbd/ depends on common/ only: it sees data through struct nbds_backend. */
 #ifndef BUSE_NBDS_H
 #define BUSE_NBDS_H
@@ -100,50 +100,5 @@ int nbds_client_handshake (int fd, const char *name, uint64_t *size, uint16_t *f
 /* The plain-file backend behind `buse nbd NAME=FILE`. */
 extern const struct nbds_backend nbds_file_backend;
 void *nbds_file_open (const char *path, bool read_only); /* NULL + err */
-
-/* ---- attach: an export as a local block device -------------------------------------- */
-
-enum kdev_mode { KDEV_AUTO, KDEV_KERNEL, KDEV_FUSE };
-int kdev_mode_parse (const char *s, enum kdev_mode *mode); /* "auto"/"kernel"/"fuse" */
-const char *kdev_mode_name (enum kdev_mode mode);
-/* Resolve auto to kernel or fuse on this host. */
-enum kdev_mode kdev_mode_resolve (enum kdev_mode mode);
-
-struct kdev;
-struct kdev_opts {
-  const char *state_dir; /* where attach state and nbdfuse mount points live (0700) */
-  unsigned connections;  /* kernel mode, default 2 */
-  unsigned timeout_s;    /* kernel mode dead-connection timeout, default 30 */
-  bool read_only;
-  bool use_dm; /* kernel mode: wrap in /dev/mapper/buse-<name> when dm exists */
-};
-/* Attach export NAME served by SRV (connections are made with socketpairs and
- * nbds_serve_fd).  Returns the device ("/dev/loop3", "/dev/nbd0", "/dev/mapper/buse-x"). */
-struct kdev *kdev_attach (struct nbds_server *srv, const char *name, enum kdev_mode mode,
-                          const struct kdev_opts *opts);
-const char *kdev_path (const struct kdev *dev);
-int kdev_detach (struct kdev *dev); /* accepts NULL; frees DEV */
-/* Suspend / resume I/O (dm wrapper only; no-op returning 0 otherwise). */
-int kdev_suspend (struct kdev *dev);
-int kdev_resume (struct kdev *dev);
-/* Reap devices and nbdfuse processes recorded in STATE_DIR by an earlier run. */
-int kdev_reap (const char *state_dir);
-/* After a daemon restart: take over NAME's kernel-mode device recorded in opts->state_dir by
- * a dead earlier run and hand it new connections (NBD_CMD_RECONFIGURE; if that device is gone,
- * a new /dev/nbdN under the same dm table).  Call before kdev_reap.  NULL + err if none. */
-struct kdev *kdev_reattach (struct nbds_server *srv, const char *name,
-                            const struct kdev_opts *opts);
-/* 0 while DEV works; -1 + err naming the layer when it was lost (e.g. nbdfuse exited). */
-int kdev_check (struct kdev *dev);
-
-/* ---- mounts -------------------------------------------------------------------------- */
-
-/* Mount DEV (ext4) on DIR with extra OPTIONS (may be NULL); read-only adds "ro,noload". */
-int mnt_mount (const char *dev, const char *dir, const char *fstype, const char *options,
-               bool read_only);
-int
-mnt_umount (const char *dir); /* retries briefly on EBUSY, then lazy-unmount; 0 if not mounted */
-int mnt_freeze (const char *dir); /* FIFREEZE */
-int mnt_thaw (const char *dir);   /* FITHAW */
 
 #endif

@@ -19,7 +19,7 @@
 # own) is at its best.  buse's path adds the kernel's NBD client (a socket call per 4 KiB page,
 # a copy on receive) and buse's own work (O_DIRECT on the layer's top diff, then a send that
 # copies; splice without a copy from page-cache files, as in the tmpfs variant).
-# Limits: /dev/nbdN keeps what buse sets (nbd/kdev-kernel.c: 1280 KiB requests, 4 MiB
+# Limits: /dev/nbdN keeps what buse sets (attach/kernel.c: 1280 KiB requests, 4 MiB
 # read-ahead); loop gets the same; each keeps its default scheduler.  Goal: buse ≥ 0.8× loop.
 source "$(dirname "$0")/../lib.sh"
 

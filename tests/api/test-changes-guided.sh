@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Changes and Diff guided by the block maps (graphdriver/changes-guide.c) give exactly what
+# Changes and Diff guided by the block maps (archive/changes-guide.c) give exactly what
 # the naive walk gives.  The daemon runs with BUSE_CHANGES=verify: every guided walk is
 # checked against a naive one and the call fails on any difference.  Several seeds of random
 # mutations of a child layer (create, delete, rename, chmod, chown, capabilities and xattrs,
 # hard and symbolic links, same-size overwrite with the old mtime put back, truncate, mkdir,
 # rmdir, deep directories, fifos), with the child mounted or not, and a parent written after
 # its child was made; each Diff tar applied onto the parent gives the child's tree back.
-# A parent that is not mounted is read in-process (graphdriver/changes-ext2.c), not mounted:
+# A parent that is not mounted is read in-process (archive/changes-ext2.c), not mounted:
 # verify's naive walk then mounts it and compares (device numbers, far-future mtimes too).
 source "$(dirname "$0")/lib.sh"
 requires_fuse

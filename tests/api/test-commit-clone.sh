@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Commit by clone (graphdriver/commit-clone.c): an ApplyDiff fed by a Diff in flight (as
+# Commit by clone (archive/commit-clone.c): an ApplyDiff fed by a Diff in flight (as
 # dockerd's commit does) gives the same tree as a plain ApplyDiff of the same tar, and its new
 # layer owns only what the container changed (1 byte of an 8 MiB file here), not the file.
 # The init layer's files (/.dockerenv, /etc/hosts, /dev/console, /proc) stay out.  A tar

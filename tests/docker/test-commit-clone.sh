@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `docker commit` on buse is a commit by clone (graphdriver/commit-clone.c): a container that
+# `docker commit` on buse is a commit by clone (archive/commit-clone.c): a container that
 # changes 1 byte in the middle of a 64 MiB image file commits to a layer that owns a few
 # hundred KiB, not the file; the committed image has the right bytes; the layer's changes
 # against the image are exactly the container's (no /.dockerenv, /etc/hosts, /dev/console,

@@ -1,4 +1,4 @@
-/* fuzz-tar.c: libFuzzer target for gd_apply_tar.  Each input is a layer tar (any
+/* fuzz-tar.c: libFuzzer target for ar_apply_tar.  Each input is a layer tar (any
  * compression) applied to a fresh root directory inside a private sandbox; next to the root
  * sits an empty sentinel directory, and the seeds hold symlinks and hard links aimed at it.
  * Anything appearing in the sentinel means a write escaped the root: abort.  Crashes, leaks
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "graphdriver/gd.h"
+#include "cli/cli.h"
 
 struct input {
   const uint8_t *data;
@@ -73,7 +73,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
   if (remove_tree (root) == -1 || mkdir (root, 0755) == -1)
     abort ();
-  gd_apply_tar (root, input_read, &in, NULL, &applied);
+  ar_apply_tar (root, input_read, &in, NULL, &applied);
   check_sentinel ();
   return 0;
 }

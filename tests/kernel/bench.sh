@@ -16,7 +16,7 @@
 # Prints "BENCH KEY MB/s" lines.
 # $1: MIB  $2: RUNS  $3: CONNS  $4: read-ahead KiB for the loop device (0: leave the default)
 # $5: its max_sectors_kb (0: default)  $6: I/O scheduler for both devices (-: default)
-# (/dev/nbdN keeps what `buse attach` set: nbd/kdev-kernel.c raises the driver's 128 KiB
+# (/dev/nbdN keeps what `buse attach` set: attach/kernel.c raises the driver's 128 KiB
 # requests and read-ahead to 1280 KiB and 4 MiB; give loop the same to compare like with like)
 # $7: stores, '+'-separated, in this order (default disk+tmpfs; disk needs /dev/vda)
 MIB=${1:-128} RUNS=${2:-3} CONNS=${3:-4} RA=${4:-0} MAXKB=${5:-0} SCHED=${6:--}

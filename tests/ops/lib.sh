@@ -31,9 +31,9 @@ nbd_home_start() {
 }
 uri() { echo "nbd+unix:///$1?socket=$T/sock"; }
 
-# ops_store HOME: layers l1 (holding make_fs_image's filesystem) and l2 (its child, with one
+# scan_store HOME: layers l1 (holding make_fs_image's filesystem) and l2 (its child, with one
 # more file written at the block level), 64 MiB each.  $T/fs.img is l1's content.
-ops_store() {
+scan_store() {
   local h=$1
   requires nbdcopy mke2fs e2fsck
   "$BUSE" layer create l1 --home "$h" --base-size 64M >/dev/null || fail "layer create l1"

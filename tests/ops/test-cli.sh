@@ -14,7 +14,7 @@ done
 ok "help and version"
 
 H=$T/home
-ops_store "$H"
+scan_store "$H"
 nbd_home_start "$H"
 head -c 2M /dev/urandom | nbdcopy - "$(uri l2)" || fail "write into l2"
 stop_pid "$BUSE_PID"

@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 scratch
 H=$T/home
-ops_store "$H"
+scan_store "$H"
 
 "$BUSE" export --home "$H" l2 "$T/l2.img" 2>"$T/err" || { cat "$T/err"; fail "buse export l2"; }
 cmp "$T/l2.img" "$T/fs.img" || fail "export of l2 differs from the image written into l1"

@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 scratch
 H=$T/home
-ops_store "$H"
+scan_store "$H"
 
 "$BUSE" fsck --home "$H" >"$T/out" 2>&1 || { cat "$T/out"; fail "fsck of a sound store"; }
 grep -q 'layer l2: filesystem clean' "$T/out" || fail "fsck did not check l2's filesystem"

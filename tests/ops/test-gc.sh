@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 scratch
 H=$T/home
-ops_store "$H"
+scan_store "$H"
 "$BUSE" export --home "$H" l2 "$T/before.img" || fail "export"
 
 nbd_home_start "$H"

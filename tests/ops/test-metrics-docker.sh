@@ -2,7 +2,7 @@
 # `buse serve --metrics HOST:PORT` under dockerd 20.10: /metrics shows the layers and mounts,
 # and the write counters and bytes of a container's layer grow after the container writes.
 source "$(dirname "$0")/../docker/lib.sh"
-"$BUSE" serve --help | grep -q -- '--metrics' || skip "buse serve has no --metrics yet (metrics.c not wired into cmd_serve.c)"
+"$BUSE" serve --help | grep -q -- '--metrics' || skip "buse serve has no --metrics yet (metrics.c not wired into cli/serve.c)"
 requires curl python3
 docker_requires
 docker_scratch

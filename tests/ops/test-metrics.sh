@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 requires nbdcopy curl
 scratch
 H=$T/home
-ops_store "$H"
+scan_store "$H"
 port=$(free_port) mport=$(free_port)
 ops_serve_start "$H" "tcp://127.0.0.1:$port" "127.0.0.1:$mport"
 m() { curl -sf "http://127.0.0.1:$mport/metrics"; }

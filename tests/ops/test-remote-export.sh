@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 requires nbdcopy qemu-img nbdsh ss
 scratch
 H=$T/home
-ops_store "$H"
+scan_store "$H"
 "$BUSE" export --home "$H" l2 "$T/want.img" || fail "buse export"
 port=$(free_port)
 ops_serve_start "$H" "tcp://127.0.0.1:$port" -

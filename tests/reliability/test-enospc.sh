@@ -4,7 +4,7 @@
 # be hidden by dockerd's bind mount of its data root on itself).
 # FILLERS containers write (and fsync) more than fits, at once: each write must fail inside
 # its container with ENOSPC (not EROFS or EIO, and never report success), no NBD write may
-# fail (the low-space guard, graphdriver/lowspace.c), buse stays up, another container
+# fail (the low-space guard, mounts/lowspace.c), buse stays up, another container
 # still reads, a --storage-opt size container still works, `buse fsck` is clean (structure, and e2fsck of every layer); once the container
 # is removed (space freed) a new container writes and reads back a file, fsck is clean again.
 source "$(dirname "$0")/../docker/lib.sh"

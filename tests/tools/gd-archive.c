@@ -1,14 +1,14 @@
-/* gd-archive.c: a command-line front end to the tar code of graphdriver/ for the
+/* gd-archive.c: a command-line front end to the tar code of archive/ for the
  * tests/archive/ scripts, so they can drive it with GNU tar, python tarfile and friends.
  *   gd-archive apply ROOT [--map C:H:N] < TAR     prints the size
  *   gd-archive changes ROOT [PARENT]              prints "KIND PATH" lines (A/C/D)
  *   gd-archive diff ROOT [PARENT] [--map C:H:N] > TAR
- *   gd-archive size ROOT [PARENT]                 prints gd_diff_size */
+ *   gd-archive size ROOT [PARENT]                 prints ar_diff_size */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "graphdriver/gd.h"
+#include "cli/cli.h"
 
 static ssize_t
 rd_stdin (void *ctx, void *buf, size_t len)
@@ -30,7 +30,7 @@ wr_stdout (void *ctx, const void *buf, size_t len)
 }
 
 static int
-run (int argc, char **argv, const struct gd_idmaps *maps)
+run (int argc, char **argv, const struct ar_idmaps *maps)
 {
   const char *cmd = argv[1], *root = argv[2], *parent = argc > 3 ? argv[3] : NULL;
   int fd;
@@ -38,24 +38,24 @@ run (int argc, char **argv, const struct gd_idmaps *maps)
   if (strcmp (cmd, "apply") == 0) {
     uint64_t size;
     fd = 0;
-    if (gd_apply_tar (root, rd_stdin, &fd, maps, &size) == -1)
+    if (ar_apply_tar (root, rd_stdin, &fd, maps, &size) == -1)
       return -1;
     printf ("%" PRIu64 "\n", size);
   } else if (strcmp (cmd, "changes") == 0) {
-    struct gd_change *v;
+    struct ar_change *v;
     size_t n, i;
-    gd_changes_loose_times (true); /* any two trees, e.g. one applied from a tar */
-    if (gd_changes (root, parent, &v, &n) == -1)
+    ar_changes_loose_times (true); /* any two trees, e.g. one applied from a tar */
+    if (ar_changes (root, parent, &v, &n) == -1)
       return -1;
     for (i = 0; i < n; i++)
       printf ("%c %s\n", "CAD"[v[i].kind], v[i].path);
-    gd_changes_free (v, n);
+    ar_changes_free (v, n);
   } else if (strcmp (cmd, "diff") == 0) {
     fd = 1;
-    return gd_write_diff (root, parent, maps, wr_stdout, &fd);
+    return ar_write_diff (root, parent, maps, wr_stdout, &fd);
   } else if (strcmp (cmd, "size") == 0) {
     uint64_t size;
-    if (gd_diff_size (root, parent, &size) == -1)
+    if (ar_diff_size (root, parent, &size) == -1)
       return -1;
     printf ("%" PRIu64 "\n", size);
   } else {
@@ -68,8 +68,8 @@ run (int argc, char **argv, const struct gd_idmaps *maps)
 int
 main (int argc, char **argv)
 {
-  struct gd_idmap map;
-  struct gd_idmaps maps = { &map, &map, 1, 1 };
+  struct ar_idmap map;
+  struct ar_idmaps maps = { &map, &map, 1, 1 };
   bool mapped = false;
 
   if (argc >= 5 && strcmp (argv[argc - 2], "--map") == 0) {

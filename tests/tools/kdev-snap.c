@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "graphdriver/gd.h"
+#include "cli/cli.h"
 
 static int
 snapshot (struct layer_store *st, const char *parent, const char *child, const char *mnt)
@@ -62,7 +62,7 @@ main (int argc, char **argv)
   st = layer_store_open (argv[1], NULL);
   srv = nbds_new (NULL);
   if (st == NULL || srv == NULL || (ls = layer_stack_open (st, argv[2], true)) == NULL ||
-      nbds_add_export (srv, argv[2], "layer", &gd_layer_backend, ls, false) == -1 ||
+      nbds_add_export (srv, argv[2], "layer", &mm_layer_backend, ls, false) == -1 ||
       (dev = kdev_attach (srv, argv[2], KDEV_FUSE, &ko)) == NULL ||
       mnt_mount (kdev_path (dev), argv[3], "ext4", NULL, false) == -1) {
     fprintf (stderr, "kdev-snap: %s\n", err_get ());

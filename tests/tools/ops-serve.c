@@ -6,7 +6,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "graphdriver/gd.h"
+#include "cli/cli.h"
 
 struct gauge_ctx {
   struct layer_store *st;
@@ -21,7 +21,7 @@ count (void *cbdata, const struct layer_info *info)
 }
 
 static void
-gauges (void *ctx, struct gd_metrics_gauges *g)
+gauges (void *ctx, struct mm_metrics_gauges *g)
 {
   struct gauge_ctx *gc = ctx;
 
@@ -34,8 +34,8 @@ main (int argc, char **argv)
 {
   struct layer_store *st = NULL;
   struct nbds_server *srv = NULL;
-  struct gd_metrics *m = NULL;
-  struct gd_export *e = NULL;
+  struct mm_metrics *m = NULL;
+  struct mm_export *e = NULL;
   struct nbds_resolver r;
   struct gauge_ctx gc;
   sigset_t set;
@@ -51,18 +51,18 @@ main (int argc, char **argv)
   pthread_sigmask (SIG_BLOCK, &set, NULL);
   signal (SIGPIPE, SIG_IGN);
   if (!(st = layer_store_open (argv[1], NULL)) || !(srv = nbds_new (NULL)) ||
-      !(m = gd_metrics_new ()))
+      !(m = mm_metrics_new ()))
     goto out;
   gc.st = st;
-  gd_layer_resolver (&r, st, false);
-  if (gd_metrics_wrap (m, &r) == -1)
+  mm_layer_resolver (&r, st, false);
+  if (mm_metrics_wrap (m, &r) == -1)
     goto out;
   nbds_set_resolver (srv, &r);
   if (nbds_listen_unix (srv, argv[2]) == -1)
     goto out;
-  if (strcmp (argv[3], "-") && !(e = gd_export_start (st, argv[3], m)))
+  if (strcmp (argv[3], "-") && !(e = mm_export_start (st, argv[3], m)))
     goto out;
-  if (strcmp (argv[4], "-") && gd_metrics_listen (m, argv[4], gauges, &gc) == -1)
+  if (strcmp (argv[4], "-") && mm_metrics_listen (m, argv[4], gauges, &gc) == -1)
     goto out;
   fprintf (stderr, "ops-serve: ready\n");
   sigwait (&set, &sig);
@@ -70,9 +70,9 @@ main (int argc, char **argv)
 out:
   if (rc)
     fprintf (stderr, "ops-serve: %s\n", err_get ());
-  gd_export_stop (e);
+  mm_export_stop (e);
   nbds_free (srv);
-  gd_metrics_free (m);
+  mm_metrics_free (m);
   layer_store_close (st);
   return rc;
 }

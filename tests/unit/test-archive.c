@@ -1,4 +1,4 @@
-/* test-archive.c: unit tests of the tar code of graphdriver/ — name cleaning, id maps,
+/* test-archive.c: unit tests of the tar code of archive/ — name cleaning, id maps,
  * streaming through tiny reads, reader and writer failures reaching the caller, the
  * 1024-byte empty diff, and apply size = diff size.  (Whole-tree behaviour is tested by
  * the tests/archive scripts with GNU tar and python.) */
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "graphdriver/archive-internal.h"
+#include "archive/internal.h"
 
 #include "tests/unit/check.h"
 
@@ -82,7 +82,7 @@ test_clean (void)
 static void
 test_idmap (void)
 {
-  struct gd_idmap m[] = { { 0, 100000, 1000 }, { 1000, 5000, 10 } };
+  struct ar_idmap m[] = { { 0, 100000, 1000 }, { 1000, 5000, 10 } };
   uint32_t out;
 
   CHECK (afs_map_id (m, 2, 0, true, &out) == 0 && out == 100000);
@@ -141,26 +141,26 @@ test_apply_and_diff (const char *tmp)
 
   make_tar (&in);
   CHECK (mkdir (root, 0755) == 0 && mkdir (gone, 0755) == 0);
-  CHECK (gd_apply_tar (root, mem_read, &in, NULL, &size) == 0);
+  CHECK (ar_apply_tar (root, mem_read, &in, NULL, &size) == 0);
   CHECK (size == 18);
   CHECK (stat (file, &st) == 0 && st.st_size == 13 && (st.st_mode & 07777) == 0640);
   CHECK (st.st_mtime == 1234567890);
   CHECK (stat (gone, &st) == -1 && errno == ENOENT);
-  CHECK (gd_diff_size (root, NULL, &dsize) == 0 && dsize == size);
+  CHECK (ar_diff_size (root, NULL, &dsize) == 0 && dsize == size);
 
   /* Reader failure mid-stream: the reader's message reaches the caller. */
   in.pos = 0;
   in.fail_after = 600;
-  CHECK (gd_apply_tar (root, mem_read, &in, NULL, &size) == -1);
+  CHECK (ar_apply_tar (root, mem_read, &in, NULL, &size) == -1);
   CHECK (strstr (err_get (), "client went away"));
 
   /* No changes: exactly two zero records, in one piece or many. */
-  CHECK (gd_write_diff (root, root, NULL, mem_write, &out) == 0);
+  CHECK (ar_write_diff (root, root, NULL, mem_write, &out) == 0);
   CHECK (out.len == 1024 && all_zero_buf (out.buf, out.len));
   out.len = 0;
-  CHECK (gd_write_diff (root, NULL, NULL, mem_write, &out) == 0);
+  CHECK (ar_write_diff (root, NULL, NULL, mem_write, &out) == 0);
   CHECK (out.len > 1024 && out.len % 512 == 0);
-  CHECK (gd_write_diff (root, NULL, NULL, mem_write, &bad) == -1);
+  CHECK (ar_write_diff (root, NULL, NULL, mem_write, &bad) == -1);
   CHECK (strstr (err_get (), "client went away"));
   free (in.buf);
   free (out.buf);

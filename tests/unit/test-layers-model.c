@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/json.h"
+#include "common/common.h"
 #include "layers/layers.h"
 
 #define MAX_LAYERS 64

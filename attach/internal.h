@@ -1,0 +1,86 @@
+/* internal.h: what the files of attach/ share — the struct behind struct kdev, the
+ * state records kept in state_dir, and the per-mode attach/detach entry points. */
+#ifndef BUSE_ATTACH_INTERNAL_H
+#define BUSE_ATTACH_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "attach/attach.h"
+
+#define KDEV_MAX_CONNS 16
+
+struct kdev {
+  enum kdev_mode mode; /* KDEV_FUSE or KDEV_KERNEL, never auto */
+  char *name;          /* export name (layer id) */
+  char *rec;           /* record directory: <state_dir>/<name>.<n>, holds the files below */
+  char *path;          /* what users open: /dev/loopN, /dev/nbdN or /dev/mapper/buse-<name> */
+  struct kdev_opts opts;
+  char *state_dir;
+
+  /* fuse mode */
+  pid_t fuse_pid; /* nbdfuse, our child; 0 when not running */
+  char *fuse_mnt; /* <rec>/fuse */
+  char *fuse_file;
+  char *loop; /* /dev/loopN */
+
+  /* kernel mode */
+  int nbd_index; /* -1 when none */
+  char *nbd;     /* /dev/nbdN */
+  uint64_t size;
+  uint16_t flags;
+  bool ioctl_mode; /* NBD_DO_IT thread instead of netlink */
+  int ioctl_fd;
+  pthread_t doit_thread;
+  bool doit_running;
+  char *dm_name; /* buse-<name>, when wrapped */
+  bool suspended;
+};
+
+/* kdev.c: state records.  Each attach owns one directory; every object is written there
+ * before it is created, so a crashed run's leftovers can be found and undone. */
+int kdev_rec_write (struct kdev *dev, const char *key, const char *fmt, ...) ATTR_PRINTF (3, 4);
+char *kdev_rec_read (const char *rec, const char *key); /* NULL when absent */
+void kdev_rec_remove (struct kdev *dev, const char *key);
+/* Unmount every mount whose source is the block device DEVPATH (lazily if busy). */
+int kdev_umount_users (const char *devpath);
+/* 1 if DEVPATH is mounted somewhere (*where gets the first mount point), 0 if not. */
+int kdev_mounted (const char *devpath, char **where);
+/* Keep the first error across cleanup that may overwrite it. */
+struct kdev_err {
+  int errnum;
+  char *msg;
+};
+void kdev_err_save (struct kdev_err *e);
+void kdev_err_restore (struct kdev_err *e); /* re-sets and frees */
+
+/* fuse.c */
+int kdev_fuse_attach (struct kdev *dev, struct nbds_server *srv);
+int kdev_fuse_detach (struct kdev *dev); /* undoes whatever is set in DEV */
+int kdev_fuse_check (struct kdev *dev);
+int kdev_fuse_reap (const char *rec);
+
+/* loop.c */
+int kdev_loop_make (struct kdev *dev);               /* a loop device over dev->fuse_file */
+int kdev_loop_clear (const char *devpath);           /* LOOP_CLR_FD; 0 if already free */
+int kdev_loops_clear (const char *file, bool force); /* every loop backed by FILE */
+
+/* kernel.c */
+int kdev_kernel_attach (struct kdev *dev, struct nbds_server *srv);
+int kdev_kernel_reconnect (struct kdev *dev, struct nbds_server *srv); /* RECONFIGURE */
+int kdev_kernel_detach (struct kdev *dev);
+int kdev_kernel_check (struct kdev *dev);
+int kdev_kernel_reap_index (int index);
+
+/* dm.c */
+bool kdev_dm_available (void);
+int kdev_dm_create (struct kdev *dev); /* linear over dev->nbd; sets dev->path */
+int kdev_dm_reload (struct kdev *dev); /* point the table at dev->nbd (suspend, load, resume) */
+int kdev_dm_suspend (struct kdev *dev);
+int kdev_dm_hold (struct kdev *dev); /* suspend without flushing or freezing (dead device) */
+int kdev_dm_resume (struct kdev *dev);
+int kdev_dm_remove (const char *dm_name);
+
+#endif
