@@ -51,7 +51,8 @@ void ar_changes_loose_times (bool loose);
  * host ids back to container ids (may be NULL). */
 int ar_write_diff (const char *root, const char *parent_root, const struct ar_idmaps *maps,
                    ar_write_fn wr, void *ctx);
-/* What ar_apply_tar would report as SIZE for that same change. */
+/* The size of that change as Docker's drivers report a container's (moby's ChangesSize):
+ * lstat sizes of added/modified non-directories, symlinks included, hard links once. */
 int ar_diff_size (const char *root, const char *parent_root, uint64_t *size);
 
 /* ---- commit by clone (commit-clone.c, commit-revert.c, archive.c, archive-keep.c) ------

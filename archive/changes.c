@@ -6,9 +6,10 @@
  * rdev differ, or (non-directories) mtime or size differ, or security.capability differs;
  * the children of a deleted directory are not listed; a directory with changes below it is
  * listed as modified.  The list is sorted by path, as ExportChanges sorts it.
- * ar_diff_size counts the bytes of regular files added or modified, each inode once: the
- * same number ar_apply_tar reports when applying the tar ar_write_diff makes of it (moby's
- * ChangesSize also counts symlink target lengths, which its own ApplyDiff does not).
+ * ar_diff_size is moby's ChangesSize, what Docker's own drivers report as a container's size
+ * (SizeRw): the lstat size of every added or modified non-directory, symlinks included (their
+ * target's length), an inode with several links once.  It is not ApplyDiff's size, which
+ * leaves symlinks out; dockerd asks DiffSize only for SizeRw.
  *
  * Guided walk (changes-guide.h): when the calling thread set a guide for these two trees, an
  * entry whose inode is not a candidate is the same file in both trees (same inode number,
@@ -450,10 +451,10 @@ ar_diff_size (const char *root, const char *parent_root, uint64_t *size)
     if (v[i].kind == AR_CHANGE_DELETE)
       continue;
     path = xasprintf ("%s%s", root, v[i].path);
-    if (path == NULL || lstat (path, &st) == -1 || !S_ISREG (st.st_mode))
+    if (path == NULL || lstat (path, &st) == -1 || S_ISDIR (st.st_mode))
       continue; /* vanished meanwhile: moby logs and goes on */
     if (st.st_nlink > 1) {
-      key = xasprintf ("%ju:%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
+      key = xasprintf ("%ju", (uintmax_t)st.st_ino); /* one tree, one device: moby's key */
       if (key == NULL || afs_strset_has (&seen, key))
         continue;
       r = afs_strset_add (&seen, key);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "snapshotter/snapshotter.h"
 
 static int cmd_version (int argc, char **argv);
 static int cmd_help (int argc, char **argv);
@@ -14,6 +15,7 @@ static const struct command {
   const char *summary;
 } commands[] = {
   { "serve", cmd_serve, "answer dockerd's graphdriver plugin API (the daemon)" },
+  { "snapshotter", cmd_snapshotter, "answer containerd's snapshots API (a proxy snapshotter)" },
   { "nbd", cmd_nbd, "serve files or layers as NBD exports" },
   { "layer", cmd_layer, "create or remove layers in a store (layer create|rm)" },
   { "ls", cmd_ls, "list the layers of a store" },
@@ -49,7 +51,8 @@ set_debug (void *field, const char *areas)
 
 static const struct opt global_opts[] = {
   { "debug", 0, OPT_CALL, 0, "AREAS",
-    .help = "debug logs for areas: nbd,layers,kdev,gd,http,archive or all", .set = set_debug },
+    .help = "debug logs for areas: nbd,layers,kdev,gd,http,archive,snap,vol or all",
+    .set = set_debug },
   { "verbose", 'v', OPT_FLAG, offsetof (struct global_args, verbose), NULL,
     .help = "info logs (default: warnings and errors)" },
   { "version", 'V', OPT_FLAG, offsetof (struct global_args, version), NULL,

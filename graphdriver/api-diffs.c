@@ -14,13 +14,11 @@ static int
 pair_get (struct gd_daemon *d, const json_t *req, struct ar_pair *p)
 {
   struct ar_engine *e = &d->engine;
-  const char *id = gd_req_id (req), *parent;
-  bool bad;
+  const char *id = gd_req_id (req);
 
-  parent = gd_req_parent (req, &bad);
-  if (!id || bad)
+  if (!id)
     return -1;
-  return ar_pair_get (e, id, parent, p);
+  return ar_pair_get (e, id, gd_req_parent (req), p);
 }
 
 int
@@ -93,8 +91,6 @@ gd_api_apply_diff (struct gd_daemon *d, const char *id, const char *parent, ar_r
     err_set (EINVAL, "ApplyDiff: missing id in the query");
     return -1;
   }
-  if (check_id (id) == -1 || (*parent && check_id (parent) == -1))
-    return -1;
   if (ar_clone_apply (&d->engine, id, parent, rd, ctx, &size) == -1) {
     err_prefix ("ApplyDiff to layer %s", id);
     return -1;

@@ -1,6 +1,7 @@
 /* api-layers.c: the endpoints that make, remove and mount layers — Create, CreateReadWrite,
- * Remove, Exists, Get, Put.  They check the request and hand over to the layer store and the
- * mount manager; every error names the layer it is about.
+ * Remove, Exists, Get, Put.  They take the fields out of the request and hand over to the
+ * layer store and the mount manager, which check ids and existence (once) and whose errors
+ * name the layer; a handler only turns them into replies.
  * Both kinds of Create make writable layers: dockerd writes image layers too (ApplyDiff). */
 #include <inttypes.h>
 #include <string.h>
@@ -16,25 +17,15 @@ gd_req_id (const json_t *req)
     err_set (EINVAL, "missing ID in the request");
     return NULL;
   }
-  if (check_id (id) == -1)
-    return NULL;
-  return id;
+  return id; /* the store checks it */
 }
 
 const char *
-gd_req_parent (const json_t *req, bool *bad)
+gd_req_parent (const json_t *req)
 {
   const char *p = json_str (req, "Parent");
 
-  *bad = false;
-  if (!p || !*p)
-    return NULL;
-  if (check_id (p) == -1) {
-    err_prefix ("Parent");
-    *bad = true;
-    return NULL;
-  }
-  return p;
+  return p && *p ? p : NULL; /* the store checks it */
 }
 
 /* StorageOpt {"size": "64M"}; any other key is an error naming it. */
@@ -77,7 +68,7 @@ device_size (struct gd_daemon *d, const char *parent, uint64_t size)
     inherited = info.virtual_size;
   if (size <= inherited)
     return 0;
-  return (size + d->opts.blocksize - 1) / d->opts.blocksize * d->opts.blocksize;
+  return (size + LAYER_BLOCK_SIZE - 1) / LAYER_BLOCK_SIZE * LAYER_BLOCK_SIZE;
 }
 
 /* Host id of container id 0 under MAP (N entries); -1 when unmapped. */
@@ -117,21 +108,11 @@ chown_root (struct gd_daemon *d, const char *id)
 static int
 create (struct gd_daemon *d, const json_t *req, bool rw)
 {
-  const char *id = gd_req_id (req);
-  bool bad;
-  const char *parent = gd_req_parent (req, &bad);
+  const char *id = gd_req_id (req), *parent = gd_req_parent (req);
   uint64_t size;
 
-  if (!id || bad || storage_size (req, &size) == -1)
+  if (!id || storage_size (req, &size) == -1)
     return -1;
-  if (layer_exists (d->st, id)) {
-    err_set (EEXIST, "layer %s already exists", id);
-    return -1;
-  }
-  if (parent && !layer_exists (d->st, parent)) {
-    err_set (ENOENT, "parent layer %s of %s does not exist", parent, id);
-    return -1;
-  }
   if (mm_create (d->mounts, id, parent, device_size (d, parent, size)) == -1)
     return -1;
   if (mm_quota_save (d->home, id, size) == -1 || (!parent && chown_root (d, id) == -1)) {

@@ -17,7 +17,6 @@ struct gd_options {
   char *attach;
   char *mkfsarg;
   char *mountopt;
-  uint64_t blocksize;
   char *min_free_space; /* lowspace.c */
 };
 extern const struct cfg_opt gd_init_options[];

@@ -31,10 +31,10 @@ int gd_api_remove (struct gd_daemon *d, const json_t *req, json_t *reply);
 int gd_api_exists (struct gd_daemon *d, const json_t *req, json_t *reply);
 int gd_api_get (struct gd_daemon *d, const json_t *req, json_t *reply);
 int gd_api_put (struct gd_daemon *d, const json_t *req, json_t *reply);
-/* The request's "ID" (checked with check_id), or NULL + err. */
+/* The request's "ID" (present, not yet checked: the store checks), or NULL + err. */
 const char *gd_req_id (const json_t *req);
-/* The request's "Parent": NULL when absent or empty, or checked. *BAD set on a bad id. */
-const char *gd_req_parent (const json_t *req, bool *bad);
+/* The request's "Parent": NULL when absent or empty. */
+const char *gd_req_parent (const json_t *req);
 /* api-diffs.c */
 int gd_api_changes (struct gd_daemon *d, const json_t *req, json_t *reply);
 int gd_api_diff_size (struct gd_daemon *d, const json_t *req, json_t *reply);

@@ -21,8 +21,6 @@ const struct cfg_opt gd_init_options[] = {
     "extra mke2fs arguments for the base, space-separated" },
   { "mountopt", CFG_STRING, offsetof (struct gd_options, mountopt), "",
     "extra mount options, comma-separated" },
-  { "blocksize", CFG_SIZE, offsetof (struct gd_options, blocksize), "4096",
-    "block size of diffs and filesystem" },
   { "min_free_space", CFG_STRING, offsetof (struct gd_options, min_free_space), "auto",
     "host space kept free: container writes get ENOSPC past it (auto: 5%, at most 512M; a "
     "size; N%; off)" },
@@ -42,12 +40,7 @@ validate (const struct gd_options *o)
     err_set (EINVAL, "option 'buse.attach': '%s' is not auto, kernel or fuse", o->attach);
     return -1;
   }
-  if (o->blocksize < 1024 || o->blocksize > 65536 || (o->blocksize & (o->blocksize - 1))) {
-    err_set (EINVAL, "option 'buse.blocksize': %" PRIu64 " is not a power of two in 1k..64k",
-             o->blocksize);
-    return -1;
-  }
-  if (o->basesize < 64 * 1024 * 1024 || o->basesize % o->blocksize) {
+  if (o->basesize < 64 * 1024 * 1024 || o->basesize % LAYER_BLOCK_SIZE) {
     err_set (EINVAL, "option 'buse.basesize': %" PRIu64 " is below 64M or not whole blocks",
              o->basesize);
     return -1;
@@ -95,7 +88,6 @@ gd_options_store (const struct gd_options *o, struct layer_store_opts *so, char 
     return -1;
   memset (so, 0, sizeof *so);
   so->base_size = o->basesize;
-  so->block_size = (uint32_t)o->blocksize;
   so->mkfs_args = *args;
   so->fs = o->fs;
   return 0;

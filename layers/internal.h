@@ -12,7 +12,7 @@
 #include "common/common.h"
 #include "layers/layers.h"
 
-#define LAYER_BS       4096u /* block size of every diff */
+#define LAYER_BS       LAYER_BLOCK_SIZE
 #define LAYER_BS_SHIFT 12
 #define DIFF_ID_LEN    32 /* hex characters */
 

@@ -8,7 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define LAYER_ID_MAX 128
+#define LAYER_ID_MAX     128
+#define LAYER_BLOCK_SIZE 4096u /* every diff's block, and the base ext4's */
 
 struct layer_store;
 struct layer_stack;

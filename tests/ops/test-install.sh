@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make install PREFIX=... DESTDIR=...: buse, the systemd unit (PREFIX substituted, ordered
-# before docker.service) and daemon.json.example; config.json is a valid graphdriver plugin
+# make install PREFIX=... DESTDIR=...: buse, the systemd units (PREFIX substituted, ordered
+# before docker.service / containerd.service), daemon.json.example and the snapshotter's
+# containerd and Docker 28 snippets; config.json is a valid graphdriver plugin
 # manifest; the plugin rootfs script gives a rootfs where buse and its tools run (chroot).
 source "$(dirname "$0")/lib.sh"
 requires make python3
@@ -13,6 +14,29 @@ grep -q '^ExecStart=/opt/b/bin/buse serve --socket /run/docker/plugins/buse.sock
 grep -q '^Before=docker.service' "$u" || fail "unit not before docker.service"
 python3 -m json.tool "$T/d/opt/b/share/doc/buse/daemon.json.example" >/dev/null || fail "daemon.json.example"
 ok "make install"
+
+# the snapshotter's unit and snippets
+u=$T/d/lib/systemd/system/buse-snapshotter.service
+grep -q '^ExecStart=/opt/b/bin/buse snapshotter --home /var/lib/buse/snapshotter --socket /run/buse/snapshotter.sock' "$u" ||
+  fail "snapshotter unit ExecStart"
+grep -q '^Before=containerd.service' "$u" || fail "snapshotter unit not before containerd.service"
+sn=$T/d/opt/b/share/doc/buse/snapshotter
+python3 - "$sn" <<'PY' || fail "snapshotter snippets"
+import json, sys, tomllib
+d = sys.argv[1]
+j = json.load(open(d + "/daemon.json"))
+assert j == {"features": {"containerd-snapshotter": True}, "storage-driver": "buse"}, j
+for v, cri in (("v3", ("io.containerd.cri.v1.images",)), ("v2", ("io.containerd.grpc.v1.cri", "containerd"))):
+    c = tomllib.load(open(f"{d}/containerd-config-{v}.toml", "rb"))
+    assert c["version"] == int(v[1]), c
+    p = c["proxy_plugins"]["buse"]
+    assert p == {"type": "snapshot", "address": "/run/buse/snapshotter.sock"}, p
+    t = c["plugins"]
+    for k in cri:
+        t = t[k]
+    assert t["snapshotter"] == "buse", t
+PY
+ok "snapshotter: unit before containerd, containerd v2/v3 snippets, Docker 28 daemon.json"
 
 python3 - "$TOP/config.json" <<'PY' || fail "config.json"
 import json, sys

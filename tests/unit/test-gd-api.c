@@ -29,9 +29,9 @@ test_options (void)
   char *args = NULL;
 
   CHECK (parse ("[]", &o) == 0 && o.basesize == 10ull << 30 && strcmp (o.fs, "ext4") == 0 &&
-         strcmp (o.attach, "auto") == 0 && o.blocksize == 4096);
+         strcmp (o.attach, "auto") == 0);
   CHECK (gd_options_store (&o, &so, &args) == 0 && strcmp (so.mkfs_args, "-m 0") == 0 &&
-         so.base_size == 10ull << 30 && so.block_size == 4096);
+         so.base_size == 10ull << 30);
   free (args);
   gd_options_free (&o);
   CHECK (parse ("null", &o) == 0);
@@ -49,7 +49,7 @@ test_options (void)
   gd_options_free (&o);
   CHECK (parse ("[\"buse.attach=nbd\"]", &o) == -1 && strstr (err_get (), "buse.attach"));
   gd_options_free (&o);
-  CHECK (parse ("[\"buse.blocksize=1000\"]", &o) == -1 && strstr (err_get (), "blocksize"));
+  CHECK (parse ("[\"buse.blocksize=4096\"]", &o) == -1 && strstr (err_get (), "blocksize"));
   gd_options_free (&o);
   CHECK (parse ("[\"buse.basesize=1M\"]", &o) == -1 && strstr (err_get (), "basesize"));
   gd_options_free (&o);
@@ -87,14 +87,13 @@ static void
 test_fields (void)
 {
   json_t *j = json_pack ("{s:s, s:s}", "ID", "abc", "Parent", "");
-  bool bad;
 
   CHECK (gd_req_id (j) && strcmp (gd_req_id (j), "abc") == 0);
-  CHECK (gd_req_parent (j, &bad) == NULL && !bad);
+  CHECK (gd_req_parent (j) == NULL);
+  /* ids are taken as they come: the store checks them (once), see test-layers-* and
+   * tests/api/test-errors.sh for the errors a bad one gets */
   json_object_set_new (j, "Parent", json_string ("../x"));
-  CHECK (gd_req_parent (j, &bad) == NULL && bad);
-  json_object_set_new (j, "ID", json_string ("a/b"));
-  CHECK (gd_req_id (j) == NULL && strstr (err_get (), "a/b"));
+  CHECK (gd_req_parent (j) && strcmp (gd_req_parent (j), "../x") == 0);
   json_object_set_new (j, "ID", json_integer (3));
   CHECK (gd_req_id (j) == NULL && strstr (err_get (), "missing ID"));
   json_decref (j);
