@@ -5,55 +5,55 @@
  * Signals are blocked in every thread and taken with sigwait; on TERM/INT the server stops
  * (calls in flight finish), then everything is unmounted and detached.  References stay
  * saved, so the next start mounts the active snapshots again. */
-#include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "attach/attach.h"
 #include "snapshotter/internal.h"
 
-static void
-usage (FILE *fp)
-{
-  fprintf (fp,
-           "usage: buse snapshotter [--home DIR] [--socket PATH] [--attach MODE]\n\n"
-           "Serve containerd's snapshots API (a proxy snapshotter) on a unix socket.\n"
-           "containerd: [proxy_plugins.buse] type = \"snapshot\" address = \"PATH\".\n\n"
-           "  --home DIR     layers, mounts and snapshot records (default %s)\n"
-           "  --socket PATH  the gRPC socket, mode 0600 (default %s)\n"
-           "  --attach MODE  auto, kernel (NBD) or fuse (nbdfuse + loop); default auto\n",
-           SNAP_DEFAULT_HOME, SNAP_DEFAULT_SOCKET);
-}
+struct snap_args {
+  const char *home, *sock, *attach;
+};
+
+#define A(f) offsetof (struct snap_args, f)
+static const struct opt snap_opts[] = {
+  { "home", 0, OPT_STRING, A (home), "DIR",
+    .help = "layers, mounts and snapshot records (default " SNAP_DEFAULT_HOME ")" },
+  { "socket", 0, OPT_STRING, A (sock), "PATH",
+    .help = "the gRPC socket, mode 0600 (default " SNAP_DEFAULT_SOCKET ")" },
+  { "attach", 0, OPT_STRING, A (attach), "MODE",
+    .help = "auto, kernel (NBD) or fuse (nbdfuse + loop); default auto" },
+  { NULL },
+};
+#undef A
+
+static const struct opt_cmd snap_cmd = {
+  .name = "buse snapshotter",
+  .synopsis = "[OPTIONS]",
+  .about = "Serve containerd's snapshots API (a proxy snapshotter) on a unix socket.\ncontainerd: "
+           "[proxy_plugins.buse] type = \"snapshot\" address = \"PATH\".",
+  .opts = snap_opts,
+};
 
 int
 cmd_snapshotter (int argc, char **argv)
 {
-  static const struct option opts[] = {
-    { "home", required_argument, NULL, 'H' },
-    { "socket", required_argument, NULL, 's' },
-    { "attach", required_argument, NULL, 'a' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
-  const char *home = SNAP_DEFAULT_HOME, *sock = SNAP_DEFAULT_SOCKET, *attach = NULL;
+  struct snap_args a = { .home = SNAP_DEFAULT_HOME, .sock = SNAP_DEFAULT_SOCKET };
   struct snap_server *srv = NULL;
   struct snap *s;
   sigset_t set;
-  int c, sig = 0;
+  int n, sig = 0;
 
-  while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'H': home = optarg; break;
-    case 's': sock = optarg; break;
-    case 'a': attach = optarg; break;
-    case 'h': usage (stdout); return 0;
-    default: usage (stderr); return 2;
-    }
-  }
-  if (optind != argc || !*home || !*sock) {
-    usage (stderr);
+  n = opts_parse (&snap_cmd, &a, argc, argv);
+  if (n < 0)
+    return opts_exit (&snap_cmd, n);
+  if (n > 0 || !*a.home || !*a.sock) {
+    fprintf (stderr, "buse snapshotter: %s (see --help)\n",
+             n > 0 ? "takes no operands" : "--home and --socket must not be empty");
     return 2;
   }
+  const char *home = a.home, *sock = a.sock, *attach = a.attach;
   sigemptyset (&set);
   sigaddset (&set, SIGTERM);
   sigaddset (&set, SIGINT);
