@@ -5,7 +5,8 @@
 #   make check-asan the same suite under AddressSanitizer + UBSan
 #   make check-style clang-format check      make fuzz   libFuzzer targets (FUZZ_SECONDS)
 #   make check-kernel QEMU kernel tier         make bench  benchmarks (QUICK=1)
-#   make demo / demo-stop                      make deps   install build/test packages
+#   make demo (Docker 28 on the snapshotter) / demo-graphdriver (dockerd 20.10) / demo-stop
+#   make deps   install build/test packages
 
 BUILD   ?= build
 CC      ?= gcc
@@ -33,7 +34,7 @@ HDRS := $(wildcard */*.h)
 BUSE := $(if $(filter build,$(BUILD)),buse,$(BUILD)/buse)
 
 .PHONY: all deps check check-asan check-style check-kernel check-reliability fuzz bench \
-        demo demo-stop clean format tests plugin install
+        demo demo-graphdriver demo-stop clean format tests plugin install
 
 all: $(BUSE) tests
 
@@ -138,9 +139,14 @@ bench: deps all
 
 demo: deps
 	$(MAKE) all
+	bash tests/demo28.sh start
+
+demo-graphdriver: deps
+	$(MAKE) all
 	bash tests/demo.sh start
 
 demo-stop:
+	bash tests/demo28.sh stop
 	bash tests/demo.sh stop
 
 # make plugin [DOCKER_HOST=...]: the managed plugin bundle plugin/build (config.json + a rootfs

@@ -42,6 +42,11 @@ struct kdev *kdev_reattach (struct nbds_server *srv, const char *name,
 /* 0 while DEV works; -1 + err naming the layer when it was lost (e.g. nbdfuse exited). */
 int kdev_check (struct kdev *dev);
 
+/* Fork a watchdog while the caller is still single-threaded: when the caller dies, it kills
+ * the caller's nbdfuse children, so stuck I/O to our own filesystems fails and the caller can
+ * finish dying (watchdog.c). */
+void kdev_start_watchdog (void);
+
 /* ---- mounts -------------------------------------------------------------------------- */
 
 /* Mount DEV (ext4) on DIR with extra OPTIONS (may be NULL); read-only adds "ro,noload". */

@@ -4,11 +4,9 @@
  * handler ever runs inside libmicrohttpd or the NBD server.  On TERM/INT the HTTP server
  * stops first (no new calls), then every layer is unmounted and detached; the saved mount
  * counts stay, so the next start mounts again what dockerd still holds. */
-#include <dirent.h>
 #include <getopt.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "cli/cli.h"
 
@@ -69,60 +67,6 @@ parse_args (int argc, char **argv, struct serve_args *a)
   return -1;
 }
 
-/* Kill the nbdfuse processes PARENT started (its direct children named nbdfuse). */
-static void
-kill_nbdfuse_of (pid_t parent)
-{
-  DIR *dp = opendir ("/proc");
-  struct dirent *de;
-
-  while (dp && (de = readdir (dp))) {
-    char path[300], buf[512], comm[64];
-    int ppid = 0;
-    FILE *fp;
-    snprintf (path, sizeof path, "/proc/%s/stat", de->d_name);
-    if (de->d_name[0] < '1' || de->d_name[0] > '9' || !(fp = fopen (path, "re")))
-      continue;
-    if (fgets (buf, sizeof buf, fp) && sscanf (buf, "%*d (%63[^)]) %*c %d", comm, &ppid) == 2 &&
-        ppid == parent && strcmp (comm, "nbdfuse") == 0)
-      kill (atoi (de->d_name), SIGKILL);
-    fclose (fp);
-  }
-  if (dp)
-    closedir (dp);
-}
-
-/* A watchdog process, forked while we are single-threaded.  If we are killed while one of
- * our threads waits for I/O to a filesystem we serve ourselves (syncfs, umount, a write held
- * by writeback), that thread cannot die, so our sockets stay open and nbdfuse waits for
- * replies forever: a zombie that never goes.  The watchdog learns of our main thread's death
- * (PR_SET_PDEATHSIG) and kills our nbdfuse children; their FUSE connections abort, the
- * stuck I/O fails, and the process can finish dying.  After a clean exit it finds none. */
-static void
-start_watchdog (void)
-{
-  pid_t parent = getpid ();
-  pid_t pid = fork ();
-  sigset_t set;
-  int sig;
-
-  if (pid != 0) {
-    if (pid == -1)
-      log_warn ("fork watchdog: %m");
-    return;
-  }
-  sigemptyset (&set);
-  sigaddset (&set, SIGUSR1);
-  sigprocmask (SIG_BLOCK, &set, NULL);
-  if (prctl (PR_SET_PDEATHSIG, SIGUSR1) == -1 || getppid () != parent)
-    _exit (0);
-  for (int fd = 3; fd < 1024; fd++)
-    close (fd);
-  sigwait (&set, &sig);
-  kill_nbdfuse_of (parent);
-  _exit (0);
-}
-
 /* The daemon with its options: --metrics and --export must be in place before any Init. */
 static struct gd_daemon *
 daemon_new (const struct serve_args *a, struct mm_metrics **metrics)
@@ -165,7 +109,7 @@ cmd_serve (int argc, char **argv)
   sigaddset (&set, SIGHUP);
   pthread_sigmask (SIG_BLOCK, &set, NULL); /* before any thread starts */
   signal (SIGPIPE, SIG_IGN);
-  start_watchdog ();
+  kdev_start_watchdog ();
 
   d = daemon_new (&a, &metrics);
   if (d)

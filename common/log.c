@@ -6,7 +6,9 @@
 
 #include "common/common.h"
 
-static const char *const areas[] = { "nbd", "layers", "kdev", "gd", "http", "archive" };
+static const char *const areas[] = {
+  "nbd", "layers", "kdev", "gd", "http", "archive", "snap", "vol"
+};
 static enum log_level level = LOG_LEVEL_WARN;
 static unsigned debug_mask; /* bit i: areas[i] */
 

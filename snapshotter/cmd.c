@@ -5,12 +5,11 @@
  * Signals are blocked in every thread and taken with sigwait; on TERM/INT the server stops
  * (calls in flight finish), then everything is unmounted and detached.  References stay
  * saved, so the next start mounts the active snapshots again. */
-#include <dirent.h>
 #include <getopt.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
+#include "attach/attach.h"
 #include "snapshotter/internal.h"
 
 static void
@@ -24,58 +23,6 @@ usage (FILE *fp)
            "  --socket PATH  the gRPC socket, mode 0600 (default %s)\n"
            "  --attach MODE  auto, kernel (NBD) or fuse (nbdfuse + loop); default auto\n",
            SNAP_DEFAULT_HOME, SNAP_DEFAULT_SOCKET);
-}
-
-/* Kill the nbdfuse processes PARENT started (its children named nbdfuse). */
-static void
-kill_nbdfuse_of (pid_t parent)
-{
-  DIR *dp = opendir ("/proc");
-  struct dirent *de;
-
-  while (dp && (de = readdir (dp))) {
-    char path[300], buf[512], comm[64];
-    int ppid = 0;
-    FILE *fp;
-    snprintf (path, sizeof path, "/proc/%s/stat", de->d_name);
-    if (de->d_name[0] < '1' || de->d_name[0] > '9' || !(fp = fopen (path, "re")))
-      continue;
-    if (fgets (buf, sizeof buf, fp) && sscanf (buf, "%*d (%63[^)]) %*c %d", comm, &ppid) == 2 &&
-        ppid == parent && strcmp (comm, "nbdfuse") == 0)
-      kill (atoi (de->d_name), SIGKILL);
-    fclose (fp);
-  }
-  if (dp)
-    closedir (dp);
-}
-
-/* The watchdog `buse serve` has too (TODO: one shared copy, in mounts/): after kill -9, a
- * thread of ours stuck in I/O to a filesystem we serve ourselves cannot die, so our nbdfuse
- * children wait for us forever.  A process forked while we are single-threaded learns of
- * our death (PR_SET_PDEATHSIG) and kills them, so the I/O fails and we finish dying. */
-static void
-start_watchdog (void)
-{
-  pid_t parent = getpid ();
-  pid_t pid = fork ();
-  sigset_t set;
-  int sig;
-
-  if (pid != 0) {
-    if (pid == -1)
-      log_warn ("fork watchdog: %m");
-    return;
-  }
-  sigemptyset (&set);
-  sigaddset (&set, SIGUSR1);
-  sigprocmask (SIG_BLOCK, &set, NULL);
-  if (prctl (PR_SET_PDEATHSIG, SIGUSR1) == -1 || getppid () != parent)
-    _exit (0);
-  for (int fd = 3; fd < 1024; fd++)
-    close (fd);
-  sigwait (&set, &sig);
-  kill_nbdfuse_of (parent);
-  _exit (0);
 }
 
 int
@@ -113,7 +60,7 @@ cmd_snapshotter (int argc, char **argv)
   sigaddset (&set, SIGHUP);
   pthread_sigmask (SIG_BLOCK, &set, NULL); /* before any thread starts */
   signal (SIGPIPE, SIG_IGN);
-  start_watchdog ();
+  kdev_start_watchdog ();
 
   s = snap_open (home, attach);
   if (s)

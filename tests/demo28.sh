@@ -45,8 +45,9 @@ find_docker() {
   if [ "${v:-0}" -ge 28 ] && [ -n "$CONTAINERD" ]; then
     return 0
   fi
-  echo "demo: this host's dockerd is ${v:+Docker $v}${v:-missing}: fetching Docker 28 and containerd 2 (cached)"
-  out=$(bash "$TOP/tests/docker28/fetch.sh") || die "could not fetch Docker 28 (tests/docker28/fetch.sh)"
+  echo "demo: this host has ${v:+Docker $v}${v:-no dockerd}, not 28 or newer: fetching Docker 28 and containerd 2 (cached)"
+  out=$(bash "$TOP/tests/docker28/fetch.sh" 2>"$LOGS/fetch.log") ||
+    { tail -n 20 "$LOGS/fetch.log" >&2; die "could not fetch Docker 28 (tests/docker28/fetch.sh; log $LOGS/fetch.log)"; }
   for d in $out; do
     case ${d##*/} in
       docker.io-*) DOCKERD=$d/usr/sbin/dockerd BIN+=$d/usr/sbin:$d/usr/bin: ;;

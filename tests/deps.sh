@@ -10,6 +10,7 @@ pkgs=(
   docker.io containerd runc docker-registry golang-go golang-github-docker-docker-dev
   golang-github-vbatts-tar-split-dev golang-github-gotestyourself-gotest.tools-dev
   gnuplot-nox hyperfine fio
+  libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev golang-github-containerd-containerd-dev
 )
 missing=()
 for p in "${pkgs[@]}"; do
