@@ -19,9 +19,10 @@ D28_CACHE=${D28_CACHE:-/var/cache/buse-test/sid}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 SYS_SOURCES=/etc/apt/sources.list.d/debian.sources
 
-# name version-prefix: what we need.  docker-cli only where no Docker 28 client is installed.
+# name version-prefix: what we need.  docker-cli only where no Docker 28 client is installed
+# (or D28_FETCH_CLI=1).
 WANT=("docker.io 28.5.2" "containerd 2.1.9" "docker-buildx 0.29.1")
-[ -x /usr/local/bin/docker ] || WANT+=("docker-cli 28.5.2")
+[ -x /usr/local/bin/docker ] && [ "${D28_FETCH_CLI:-0}" != 1 ] || WANT+=("docker-cli 28.5.2")
 
 say() { echo "fetch.sh: $*" >&2; }
 die() { say "error: $*"; exit 1; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ctr on buse's snapshotter, with containerd 2.1.9 (unpacked from sid) and containerd 1.6
-# (Debian 12): `ctr snapshots` prepare / mounts / commit / view / info / label / usage / ls /
+# (Debian 12), each on a snapshotter of its own: `ctr snapshots` prepare / mounts / commit / view / info / label / usage / ls /
 # rm with containerd's errors, data written through one mount seen through the next, and
 # `ctr images import` of a `docker save` tar (made by the overlayfs dockerd) then `ctr run`.
 source "$(dirname "$0")/lib.sh"
@@ -78,9 +78,12 @@ x" "$c: ctr run on buse"
   "$c" -n ctrtest images rm docker.io/library/bb:latest >/dev/null
 }
 check ctr28 "$D28_BIN"
-# One containerd per snapshotter: a containerd's garbage collector removes every snapshot its
-# own metadata does not know, so a second containerd on the same socket would have the
-# first one's GC delete its snapshots.  containerd 1.6 comes after 2.1 has stopped.
+# One snapshotter serves one containerd: containerd's garbage collector removes every backend
+# key its own database does not know, and both containerds name keys ns/<counter>/<key>.  So
+# containerd 1.6 gets a snapshotter (and home) of its own.
 stop_containerd28
+stop_snap
+SNAP_HOME=$T/snap-home16
+start_snap
 start_containerd16
 check ctr16 ''

@@ -52,12 +52,25 @@ for how in term kill9; do
   done
 done
 
+# snap_records: every snapshot of namespace bu with kind, parent, labels and times, as
+# containerd's Stat/List see them (they must be exact across restarts of buse).
+snap_records() {
+  local k
+  for k in $(ctr28 -n bu snapshots --snapshotter buse ls | awk 'NR > 1 { print $1 }' | sort); do
+    ctr28 -n bu snapshots --snapshotter buse info "$k"
+  done
+}
+
 if bu_is_buse; then
   # Stopped container: the snapshotter goes away between two runs.
   for how in term kill9; do
     dk bu stop -t 2 keep >/dev/null
+    snap_records >"$T/records-before"
     if [ $how = term ]; then stop_snap; else kill9_snap; fi
     start_snap
+    snap_records >"$T/records-after"
+    diff -u "$T/records-before" "$T/records-after" || fail "buse $how: snapshot records changed"
+    ok "buse $how: $(grep -c '"Kind"' "$T/records-after") snapshot records exact after the restart"
     intact bu "buse $how (container stopped)"
     runs_again bu "buse $how"
   done
