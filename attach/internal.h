@@ -72,7 +72,7 @@ int kdev_kernel_attach (struct kdev *dev, struct nbds_server *srv);
 int kdev_kernel_reconnect (struct kdev *dev, struct nbds_server *srv); /* RECONFIGURE */
 int kdev_kernel_detach (struct kdev *dev);
 int kdev_kernel_check (struct kdev *dev);
-int kdev_kernel_reap_index (int index);
+int kdev_kernel_reap_index (int index, const struct kdev_opts *opts);
 
 /* dm.c */
 bool kdev_dm_available (void);

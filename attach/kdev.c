@@ -363,7 +363,7 @@ kdev_check (struct kdev *dev)
 
 /* Undo everything record REC names; 0 when nothing is left. */
 static int
-reap_record (const char *rec)
+reap_record (const char *rec, const struct kdev_opts *opts)
 {
   CLEANUP_FREE char *name = kdev_rec_read (rec, "name");
   CLEANUP_FREE char *mode = kdev_rec_read (rec, "mode");
@@ -380,7 +380,8 @@ reap_record (const char *rec)
     if (kdev_dm_remove (dm) == -1)
       r = -1;
   }
-  if (nbd && *nbd && kdev_kernel_reap_index (atoi (nbd)) == -1) /* empty: cut by a power loss */
+  if (nbd && *nbd &&
+      kdev_kernel_reap_index (atoi (nbd), opts) == -1) /* empty: cut by a power loss */
     r = -1;
   if (kdev_fuse_reap (rec) == -1)
     r = -1;
@@ -390,8 +391,9 @@ reap_record (const char *rec)
 }
 
 int
-kdev_reap (const char *state_dir)
+kdev_reap (const struct kdev_opts *opts)
 {
+  const char *state_dir = opts->state_dir;
   DIR *d = opendir (state_dir);
   struct dirent *e;
   int r = 0;
@@ -410,7 +412,7 @@ kdev_reap (const char *state_dir)
       continue;
     if (rec == NULL || lstat (rec, &st) == -1 || !S_ISDIR (st.st_mode) || rec_owner_alive (rec))
       continue;
-    if (reap_record (rec) == -1) {
+    if (reap_record (rec, opts) == -1) {
       log_error ("reap %s: %s", rec, err_get ());
       r = -1;
     }

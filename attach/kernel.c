@@ -117,14 +117,14 @@ genl_open (int *family)
   return sk;
 }
 
+/* Netlink where the kernel has it, unless FORCE (kdev_opts.force_ioctl). */
 static bool
-use_ioctl (void)
+use_ioctl (bool force)
 {
-  const char *e = getenv ("BUSE_NBD_IOCTL");
   int family;
   struct nl_sock *sk;
 
-  if (e && strcmp (e, "1") == 0)
+  if (force)
     return true;
   sk = genl_open (&family);
   if (sk == NULL) {
@@ -351,7 +351,7 @@ int
 kdev_kernel_attach (struct kdev *dev, struct nbds_server *srv)
 {
   struct conns c;
-  bool ioctls = use_ioctl ();
+  bool ioctls = use_ioctl (dev->opts.force_ioctl);
   int r;
 
   if (conns_open (dev, srv, dev->opts.connections, &c) == -1)
@@ -374,13 +374,12 @@ kdev_kernel_attach (struct kdev *dev, struct nbds_server *srv)
 int
 kdev_kernel_reconnect (struct kdev *dev, struct nbds_server *srv)
 {
-  const char *no_reconf = getenv ("BUSE_KDEV_NO_RECONFIGURE"); /* tests: force a reload */
   struct conns c;
   int r = -1;
 
   err_set (ENXIO, "nbd%d is not connected any more", dev->nbd_index);
-  if (nbd_busy (dev->nbd_index) && !use_ioctl () && !(no_reconf && *no_reconf == '1') &&
-      conns_open (dev, srv, dev->opts.connections, &c) == 0) {
+  if (nbd_busy (dev->nbd_index) && !use_ioctl (dev->opts.force_ioctl) &&
+      !dev->opts.no_reconfigure && conns_open (dev, srv, dev->opts.connections, &c) == 0) {
     r = genl_cmd (dev, NBD_CMD_RECONFIGURE, dev->nbd_index, &c);
     conns_close (&c);
   }
@@ -394,10 +393,10 @@ kdev_kernel_reconnect (struct kdev *dev, struct nbds_server *srv)
             dev->nbd_index, err_get (), dev->dm_name);
   if (kdev_dm_hold (dev) == -1) /* hold new I/O in dm while the device is swapped */
     return -1;
-  kdev_kernel_reap_index (dev->nbd_index);
+  kdev_kernel_reap_index (dev->nbd_index, &dev->opts);
   if (conns_open (dev, srv, dev->opts.connections, &c) == -1)
     return -1;
-  r = connect_free (dev, &c, use_ioctl ());
+  r = connect_free (dev, &c, use_ioctl (dev->opts.force_ioctl));
   conns_close (&c);
   if (r == -1)
     return -1;
@@ -444,7 +443,7 @@ kdev_kernel_check (struct kdev *dev)
 }
 
 int
-kdev_kernel_reap_index (int index)
+kdev_kernel_reap_index (int index, const struct kdev_opts *opts)
 {
   struct kdev tmp = { .nbd_index = index, .opts = { .timeout_s = 30 } };
   char path[32];
@@ -454,7 +453,7 @@ kdev_kernel_reap_index (int index)
     return 0;
   snprintf (path, sizeof path, "/dev/nbd%d", index);
   kdev_umount_users (path);
-  if (!use_ioctl ()) {
+  if (!use_ioctl (opts && opts->force_ioctl)) {
     if (genl_cmd (&tmp, NBD_CMD_DISCONNECT, index, NULL) == -1)
       return -1;
   } else if ((fd = open (path, O_RDWR | O_CLOEXEC)) != -1) {

@@ -135,7 +135,7 @@ loop_setup (struct kdev *dev, char **out)
 int
 kdev_loop_make (struct kdev *dev)
 {
-  const char *cmd = getenv ("BUSE_LOSETUP");
+  const char *cmd = dev->opts.losetup;
 
   if (kdev_rec_write (dev, "loop-file", "%s\n", dev->fuse_file) == -1)
     return -1;

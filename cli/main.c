@@ -27,6 +27,15 @@ static const struct command {
   { "help", cmd_help, "list the commands" },
 };
 
+/* The environment (cli/env.c), read once at start. */
+static struct cli_env env;
+
+const struct cli_env *
+cli_env (void)
+{
+  return &env;
+}
+
 static void
 usage (FILE *fp)
 {
@@ -84,6 +93,7 @@ main (int argc, char **argv)
     usage (stderr);
     return 2;
   }
+  cli_env_read (&env);
   for (size_t i = 0; i < ARRAY_SIZE (commands); i++)
     if (strcmp (argv[optind], commands[i].name) == 0) {
       char **sub = argv + optind;

@@ -127,7 +127,11 @@ start_watchdog (void)
 static struct gd_daemon *
 daemon_new (const struct serve_args *a, struct mm_metrics **metrics)
 {
-  struct gd_daemon *d = gd_daemon_new (a->state, a->home);
+  struct gd_daemon_opts o = { 0 };
+  struct gd_daemon *d;
+
+  cli_env_daemon (&o);
+  d = gd_daemon_new (a->state, a->home, &o);
 
   if (!d)
     return NULL;
