@@ -144,5 +144,5 @@ main (void)
   layer_store_close (st);
   remove_tree (home);
   free (model), free (view), free (abuf);
-  return failures ? 1 : 0;
+  return CHECK_RESULT ();
 }
