@@ -114,14 +114,19 @@ parse_args (int argc, char **argv, struct attach_args *a)
 static int
 start_server (const struct attach_args *a, struct attach_run *run)
 {
-  run->srv = nbds_new (NULL);
+  struct nbds_opts no = { 0 };
+  struct layer_store_opts so = { 0 };
+
+  cli_env_nbd (&no);
+  cli_env_store (&so);
+  run->srv = nbds_new (&no);
   if (run->srv == NULL)
     return -1;
   if (a->file) {
     void *h = nbds_file_open (a->file, a->ro);
     return h ? nbds_add_export (run->srv, a->ids[0], a->file, &nbds_file_backend, h, a->ro) : -1;
   }
-  run->st = layer_store_open (a->home, NULL);
+  run->st = layer_store_open (a->home, &so);
   if (run->st == NULL)
     return -1;
   for (size_t i = 0; i < a->n_ids; i++) {
@@ -160,6 +165,7 @@ attach_and_mount (const struct attach_args *a, struct attach_run *run, const cha
     .use_dm = !a->no_dm,
   };
 
+  cli_env_kdev (&ko);
   if (start_server (a, run) == -1)
     return -1;
   for (size_t i = 0; i < a->n_ids; i++) {
@@ -247,7 +253,9 @@ cmd_attach (int argc, char **argv)
   sigaddset (&set, SIGUSR2);
   pthread_sigmask (SIG_BLOCK, &set, NULL); /* before any thread starts */
   signal (SIGPIPE, SIG_IGN);               /* a client gone is that connection's error */
-  if (!a.reattach && kdev_reap (state) == -1)
+  struct kdev_opts ro = { .state_dir = state };
+  cli_env_kdev (&ro);
+  if (!a.reattach && kdev_reap (&ro) == -1)
     fprintf (stderr, "buse attach: reap %s: %s\n", state, err_get ());
   if (a.reap)
     return 0;

@@ -21,6 +21,24 @@ int cmd_export (int argc, char **argv);  /* ops.c */
 int cmd_gc (int argc, char **argv);      /* ops.c */
 int cmd_fsck (int argc, char **argv);    /* fsck.c */
 
+/* env.c: the environment variables, read once by main () before the command runs; the
+ * commands copy them into the option structs of what they create. */
+struct cli_env {
+  bool buffered_io;              /* BUSE_DIRECT_IO=off */
+  unsigned handshake_timeout_ms; /* BUSE_NBD_HANDSHAKE_TIMEOUT=SECONDS (0: unset or bad) */
+  bool nbd_ioctl;                /* BUSE_NBD_IOCTL=1 */
+  bool kdev_no_reconfigure;      /* BUSE_KDEV_NO_RECONFIGURE=1 */
+  const char *losetup;           /* BUSE_LOSETUP=COMMAND (NULL: unset or empty) */
+  enum ar_changes_mode changes;  /* BUSE_CHANGES=naive|verify */
+  bool no_commit_clone;          /* BUSE_COMMIT_CLONE=off */
+};
+void cli_env_read (struct cli_env *e);
+const struct cli_env *cli_env (void); /* main.c: what main () read */
+void cli_env_store (struct layer_store_opts *o);
+void cli_env_nbd (struct nbds_opts *o);
+void cli_env_kdev (struct kdev_opts *o);
+void cli_env_daemon (struct gd_daemon_opts *o);
+
 /* Default home for CLI commands when --home is not given. */
 #define CLI_DEFAULT_HOME   "/var/lib/docker/buse"
 #define CLI_DEFAULT_SOCKET "/run/docker/plugins/buse.sock"

@@ -29,6 +29,15 @@ static const struct command {
   { "help", cmd_help, "list the commands" },
 };
 
+/* The environment (cli/env.c), read once at start. */
+static struct cli_env env;
+
+const struct cli_env *
+cli_env (void)
+{
+  return &env;
+}
+
 static void
 list_commands (FILE *fp)
 {
@@ -100,6 +109,7 @@ main (int argc, char **argv)
     opts_usage (&buse_cmd, stderr);
     return 2;
   }
+  cli_env_read (&env);
   for (size_t i = 0; i < ARRAY_SIZE (commands); i++)
     if (strcmp (argv[1], commands[i].name) == 0)
       return commands[i].fn (n, argv + 1);

@@ -191,12 +191,15 @@ cmd_nbd (int argc, char **argv)
   sigaddset (&sigs, SIGTERM);
   pthread_sigmask (SIG_BLOCK, &sigs, NULL); /* before any thread exists */
   signal (SIGPIPE, SIG_IGN);
+  cli_env_nbd (&a.opts);
   if ((srv = nbds_new (&a.opts)) == NULL) {
     fprintf (stderr, "buse nbd: %s\n", err_get ());
     return 1;
   }
   if (a.home) {
-    if ((st = layer_store_open (a.home, NULL)) == NULL) {
+    struct layer_store_opts so = { 0 };
+    cli_env_store (&so);
+    if ((st = layer_store_open (a.home, &so)) == NULL) {
       fprintf (stderr, "buse nbd: %s\n", err_get ());
       goto out;
     }

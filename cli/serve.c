@@ -70,7 +70,11 @@ parse_args (int argc, char **argv, struct serve_args *a)
 static struct gd_daemon *
 daemon_new (const struct serve_args *a, struct mm_metrics **metrics)
 {
-  struct gd_daemon *d = gd_daemon_new (a->state, a->home);
+  struct gd_daemon_opts o = { 0 };
+  struct gd_daemon *d;
+
+  cli_env_daemon (&o);
+  d = gd_daemon_new (a->state, a->home, &o);
 
   if (!d)
     return NULL;
