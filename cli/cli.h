@@ -7,19 +7,21 @@
 #include "graphdriver/graphdriver.h"
 #include "layers/layers.h"
 #include "mounts/mounts.h"
+#include "snapshotter/snapshotter.h"
 
 /* Subcommands: int cmd_X (int argc, char **argv), argv[0] is the subcommand name.
  * Return the process exit status.  */
-int cmd_nbd (int argc, char **argv);     /* nbd.c */
-int cmd_layer (int argc, char **argv);   /* layer.c: layer create|rm */
-int cmd_ls (int argc, char **argv);      /* layer.c */
-int cmd_inspect (int argc, char **argv); /* layer.c */
-int cmd_attach (int argc, char **argv);  /* attach.c */
-int cmd_serve (int argc, char **argv);   /* serve.c */
-int cmd_du (int argc, char **argv);      /* ops.c */
-int cmd_export (int argc, char **argv);  /* ops.c */
-int cmd_gc (int argc, char **argv);      /* ops.c */
-int cmd_fsck (int argc, char **argv);    /* fsck.c */
+int cmd_nbd (int argc, char **argv);         /* nbd.c */
+int cmd_layer (int argc, char **argv);       /* layer.c: layer create|rm */
+int cmd_ls (int argc, char **argv);          /* layer.c */
+int cmd_inspect (int argc, char **argv);     /* layer.c */
+int cmd_attach (int argc, char **argv);      /* attach.c */
+int cmd_serve (int argc, char **argv);       /* serve.c */
+int cmd_snapshotter (int argc, char **argv); /* snapshotter.c */
+int cmd_du (int argc, char **argv);          /* ops.c */
+int cmd_export (int argc, char **argv);      /* ops.c */
+int cmd_gc (int argc, char **argv);          /* ops.c */
+int cmd_fsck (int argc, char **argv);        /* fsck.c */
 
 /* env.c: the environment variables, read once by main () before the command runs; the
  * commands copy them into the option structs of what they create. */

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "snapshotter/snapshotter.h"
 
 static int cmd_version (int argc, char **argv);
 static int cmd_help (int argc, char **argv);

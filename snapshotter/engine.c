@@ -11,6 +11,7 @@
 
 #include "mounts/mounts.h"
 #include "snapshotter/engine.h"
+#include "snapshotter/snapshotter.h"
 
 struct snap_engine {
   char *home;
@@ -21,7 +22,7 @@ struct snap_engine {
 };
 
 struct snap_engine *
-snap_engine_open (const char *home, const char *attach)
+snap_engine_open (const char *home, const struct snap_opts *o)
 {
   struct snap_engine *e = calloc (1, sizeof *e);
   CLEANUP_FREE char *state = NULL;
@@ -37,11 +38,15 @@ snap_engine_open (const char *home, const char *attach)
     err_set (errno, "home %s", home);
     goto err;
   }
-  if (attach && kdev_mode_parse (attach, &mode) == -1)
+  static const struct snap_opts defaults = { 0 };
+  if (!o)
+    o = &defaults;
+  struct layer_store_opts so = { .buffered_io = o->buffered_io };
+  if (o->attach && kdev_mode_parse (o->attach, &mode) == -1)
     goto err;
   if (!(state = xasprintf ("%s/state", e->home)) || mkdir_p (state, 0700) == -1)
     goto err;
-  if (!(e->st = layer_store_open (e->home, NULL)) || !(e->srv = nbds_new (NULL)))
+  if (!(e->st = layer_store_open (e->home, &so)) || !(e->srv = nbds_new (&o->nbd)))
     goto err;
   mm_layer_resolver (&r, e->st, false);
   nbds_set_resolver (e->srv, &r);
@@ -51,6 +56,7 @@ snap_engine_open (const char *home, const char *attach)
     .st = e->st,
     .srv = e->srv,
     .mode = kdev_mode_resolve (mode),
+    .kdev = o->kdev,
   };
   if (!(e->mounts = mm_new (&mc)) || !(e->lowspace = mm_lowspace_start (e->home, e->mounts, NULL)))
     goto err;

@@ -8,11 +8,12 @@
 #include <stdint.h>
 
 struct snap_engine;
+struct snap_opts;
 
 /* Open the layer store in HOME (layers, diffs, mounts under it, state in HOME/state), start
  * the NBD server and the mount manager (which reaps what a dead run left and mounts again
- * the layers still referenced).  ATTACH: "auto", "fuse" or "kernel" (NULL: auto). */
-struct snap_engine *snap_engine_open (const char *home, const char *attach);
+ * the layers still referenced).  O: the attach mode and tunables (NULL: defaults). */
+struct snap_engine *snap_engine_open (const char *home, const struct snap_opts *o);
 /* Unmount and detach everything; references are kept for the next start.  Accepts NULL. */
 void snap_engine_close (struct snap_engine *e);
 

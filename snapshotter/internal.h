@@ -73,8 +73,6 @@ struct snap_mount {
   char *source;
   const char *options[2];
 };
-struct snap *snap_open (const char *home, const char *attach);
-void snap_close (struct snap *s); /* accepts NULL */
 /* Prepare (KIND active) or View: *MNT filled (free MNT->source). */
 int snap_prepare (struct snap *s, enum snap_kind kind, const char *key, const char *parent,
                   const struct snap_label *labels, size_t n_labels, struct snap_mount *mnt);
@@ -112,11 +110,6 @@ extern const struct snap_method snap_methods[];
 extern const size_t snap_n_methods;
 /* Pack MSG (a ProtobufCMessage) as the call's next reply. */
 int snap_reply_add (struct snap_reply *out, const void *msg);
-
-struct snap_server;
-/* Listen on unix socket PATH (mode 0600; a stale socket is replaced) and serve S. */
-struct snap_server *snap_server_start (struct snap *s, const char *path);
-void snap_server_stop (struct snap_server *srv); /* waits for calls in flight; accepts NULL */
 
 /* ---- decode.c: requests ------------------------------------------------------------- */
 /* Unpack LEN bytes as a message of DESC (a const ProtobufCMessageDescriptor *): NULL + err

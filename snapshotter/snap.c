@@ -150,7 +150,7 @@ reconcile (struct snap *s)
 }
 
 struct snap *
-snap_open (const char *home, const char *attach)
+snap_open (const char *home, const struct snap_opts *o)
 {
   struct snap *s = calloc (1, sizeof *s);
   CLEANUP_FREE char *dir = xasprintf ("%s/snapshots", home);
@@ -161,7 +161,7 @@ snap_open (const char *home, const char *attach)
     return NULL;
   }
   pthread_mutex_init (&s->lock, NULL);
-  if (!(s->eng = snap_engine_open (home, attach)) || !(s->meta = meta_open (dir))) {
+  if (!(s->eng = snap_engine_open (home, o)) || !(s->meta = meta_open (dir))) {
     snap_close (s);
     return NULL;
   }

@@ -1,4 +1,4 @@
-/* cmd.c: `buse snapshotter` — the containerd proxy snapshotter in the foreground.
+/* snapshotter.c: `buse snapshotter` — the containerd proxy snapshotter in the foreground.
  *
  * Every snapshot is known (records loaded, held mounts mounted again) before the socket
  * accepts: after a restart containerd's first call may be Mounts of a container it starts.
@@ -9,8 +9,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "attach/attach.h"
-#include "snapshotter/internal.h"
+#include "cli/cli.h"
 
 struct snap_args {
   const char *home, *sock, *attach;
@@ -53,7 +52,12 @@ cmd_snapshotter (int argc, char **argv)
              n > 0 ? "takes no operands" : "--home and --socket must not be empty");
     return 2;
   }
-  const char *home = a.home, *sock = a.sock, *attach = a.attach;
+  const char *home = a.home, *sock = a.sock;
+  struct snap_opts so = { .attach = a.attach };
+
+  so.buffered_io = cli_env ()->buffered_io;
+  cli_env_nbd (&so.nbd);
+  cli_env_kdev (&so.kdev);
   sigemptyset (&set);
   sigaddset (&set, SIGTERM);
   sigaddset (&set, SIGINT);
@@ -62,7 +66,7 @@ cmd_snapshotter (int argc, char **argv)
   signal (SIGPIPE, SIG_IGN);
   kdev_start_watchdog ();
 
-  s = snap_open (home, attach);
+  s = snap_open (home, &so);
   if (s)
     srv = snap_server_start (s, sock);
   if (!srv) {
