@@ -51,7 +51,7 @@ ok "rm of a parent fails: $out"
 snaps rm a1 v1 base
 assert_eq "$(snaps ls | wc -l)" 1 "ls after rm (header only)"
 # containerd's GC removes them from buse, children first, then calls Cleanup.
-for i in $(seq 100); do [ -z "$(ls "$T/home/snapshots")" ] && break; sleep 0.1; done
+for i in $(seq 300); do [ -z "$(ls "$T/home/snapshots")" ] && break; sleep 0.1; done
 assert_eq "$(ls "$T/home/snapshots" | wc -l)" 0 "records gone after containerd's GC"
 assert_eq "$(ls "$T/home/layers" | wc -l)" 0 "layers gone after containerd's GC"
 grep -q 'cleanup:' "$T/snap.log" || fail "containerd never called Cleanup"
