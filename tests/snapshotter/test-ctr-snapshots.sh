@@ -54,7 +54,7 @@ assert_eq "$(snaps ls | wc -l)" 1 "ls after rm (header only)"
 for i in $(seq 300); do [ -z "$(ls "$T/home/snapshots")" ] && break; sleep 0.1; done
 assert_eq "$(ls "$T/home/snapshots" | wc -l)" 0 "records gone after containerd's GC"
 assert_eq "$(ls "$T/home/layers" | wc -l)" 0 "layers gone after containerd's GC"
-grep -q 'cleanup:' "$T/snap.log" || fail "containerd never called Cleanup"
+wait_for grep -q 'cleanup:' "$T/snap.log" # Cleanup comes after the last Remove
 ok "containerd called Cleanup"
 stop_containerd
 stop_snap_pid "$SNAP_PID"
