@@ -23,6 +23,13 @@ int cmd_export (int argc, char **argv);      /* ops.c */
 int cmd_gc (int argc, char **argv);          /* ops.c */
 int cmd_fsck (int argc, char **argv);        /* fsck.c */
 
+/* util.c: opts_parse for a command whose operands follow: *ARGC becomes 1 + the number of
+ * operands (now ARGV[1..]).  1 to go on, -1 (exit 2: the error was printed) or -2 (help was
+ * shown, exit 0). */
+int cli_parse (const struct opt_cmd *cmd, void *obj, int *argc, char **argv);
+/* Print "buse CMD: <last error>" on stderr; returns 1 (the exit status). */
+int cli_fail (const char *cmd);
+
 /* env.c: the environment variables, read once by main () before the command runs; the
  * commands copy them into the option structs of what they create. */
 struct cli_env {

@@ -66,23 +66,9 @@ usage (FILE *fp, const char *cmd)
 static int
 parse (int *argc, char **argv, struct args *a)
 {
-  const struct opt_cmd *cmd = cmd_of (argv[0]);
-  int n;
-
   memset (a, 0, sizeof *a);
   a->home = CLI_DEFAULT_HOME;
-  n = opts_parse (cmd, a, *argc, argv);
-  if (n < 0)
-    return opts_exit (cmd, n) == 0 ? -2 : -1;
-  *argc = 1 + n;
-  return 1;
-}
-
-static int
-fail (const char *cmd)
-{
-  fprintf (stderr, "buse %s: %s\n", cmd, err_get ());
-  return 1;
+  return cli_parse (cmd_of (argv[0]), a, argc, argv);
 }
 
 static int
@@ -93,10 +79,10 @@ layer_create_cmd (struct args *a, const char *id)
   int r;
 
   if (!st)
-    return fail ("layer create");
+    return cli_fail ("layer create");
   r = layer_create (st, id, a->parent, a->size, !a->ro);
   if (r == -1)
-    fail ("layer create");
+    cli_fail ("layer create");
   layer_store_close (st);
   return r == 0 ? 0 : 1;
 }
@@ -108,10 +94,10 @@ layer_rm_cmd (struct args *a, const char *id)
   int r;
 
   if (!st)
-    return fail ("layer rm");
+    return cli_fail ("layer rm");
   r = layer_remove (st, id);
   if (r == -1)
-    fail ("layer rm");
+    cli_fail ("layer rm");
   layer_store_close (st);
   return r == 0 ? 0 : 1;
 }
@@ -169,12 +155,12 @@ cmd_ls (int argc, char **argv)
     return 2;
   }
   if (!(st = layer_store_open_ro (a.home)))
-    return fail ("ls");
+    return cli_fail ("ls");
   printf ("%-24s %-24s %10s %10s %10s %5s %s\n", "ID", "PARENT", "SIZE", "OWNED", "DISK", "DEPTH",
           "MODE");
   r = layer_list (st, print_one, NULL);
   if (r == -1)
-    fail ("ls");
+    cli_fail ("ls");
   layer_store_close (st);
   return r == 0 ? 0 : 1;
 }
@@ -194,12 +180,12 @@ cmd_inspect (int argc, char **argv)
     return 2;
   }
   if (!(st = layer_store_open_ro (a.home)))
-    return fail ("inspect");
+    return cli_fail ("inspect");
   json = layer_inspect_json (st, argv[i]);
   if (json)
     printf ("%s\n", json);
   else
-    fail ("inspect");
+    cli_fail ("inspect");
   free (json);
   layer_store_close (st);
   return json ? 0 : 1;

@@ -82,23 +82,9 @@ usage (FILE *fp, const char *cmd)
 static int
 parse (int *argc, char **argv, struct ops_args *a)
 {
-  const struct opt_cmd *cmd = cmd_of (argv[0]);
-  int n;
-
   memset (a, 0, sizeof *a);
   a->home = CLI_DEFAULT_HOME;
-  n = opts_parse (cmd, a, *argc, argv);
-  if (n < 0)
-    return opts_exit (cmd, n) == 0 ? -2 : -1;
-  *argc = 1 + n;
-  return 1;
-}
-
-static int
-fail (const char *cmd)
-{
-  fprintf (stderr, "buse %s: %s\n", cmd, err_get ());
-  return 1;
+  return cli_parse (cmd_of (argv[0]), a, argc, argv);
 }
 
 static uint64_t
@@ -193,7 +179,7 @@ cmd_du (int argc, char **argv)
   }
   if (store_scan (a.home, &s) == -1) {
     scan_store_free (&s);
-    return fail ("du");
+    return cli_fail ("du");
   }
   if (!(disk = calloc (s.nd + 1, sizeof *disk))) {
     scan_store_free (&s);
@@ -215,14 +201,14 @@ export_to (const struct ops_args *a, const char *id, const char *out)
   bool bar;
 
   if (!st)
-    return fail ("export");
+    return cli_fail ("export");
   if (strcmp (out, "-") && (fd = open (out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1)
     err_set (errno, "open %s", out);
   else if (fd == 1 && isatty (1))
     err_set (EINVAL, "not writing an image to a terminal (redirect stdout)"), fd = -1;
   if (fd == -1) {
     layer_store_close (st);
-    return fail ("export");
+    return cli_fail ("export");
   }
   CLEANUP_FREE char *mnt = xasprintf ("%s/mnt/%s/rootfs", a->home, id);
   if (mnt && is_mountpoint (mnt) == 1)
@@ -237,7 +223,7 @@ export_to (const struct ops_args *a, const char *id, const char *out)
   if (fd != 1 && close (fd) == -1 && r == 0)
     r = -1, err_set (errno, "close %s", out);
   if (r == -1)
-    fail ("export");
+    cli_fail ("export");
   layer_store_close (st);
   return r == 0 ? 0 : 1;
 }
@@ -320,13 +306,13 @@ cmd_gc (int argc, char **argv)
     return 2;
   }
   if (!a.dry_run && (lock = store_lock_try (a.home)) == -1)
-    return fail ("gc");
+    return cli_fail ("gc");
   if (store_scan (a.home, &s) == -1) {
-    r = fail ("gc");
+    r = cli_fail ("gc");
     goto out;
   }
   if (!scan_complete (&s)) {
-    r = fail ("gc");
+    r = cli_fail ("gc");
     goto out;
   }
   for (size_t k = 0; k < s.nd; k++)
