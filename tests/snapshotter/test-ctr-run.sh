@@ -40,7 +40,7 @@ assert_eq "$(cat "$src/data")" kept "container data after kill -9 of buse"
 out=$(ctrb run --rm --snapshotter buse "$img" t3 cat /etc/motd)
 assert_eq "$out" "buse test image" "a new run after the restart"
 ctrb container rm keep
-ctrb images rm "$img" >/dev/null
+ctrb images rm --sync "$img" >/dev/null # --sync: returns after the GC that follows
 # containerd schedules its GC after a deletion; on a loaded machine that takes seconds
 for i in $(seq 300); do [ -z "$(ls "$T/home/snapshots")" ] && break; sleep 0.1; done
 assert_eq "$(ls "$T/home/snapshots" | wc -l)" 0 "every snapshot gone after rm, rmi and GC"
