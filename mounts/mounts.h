@@ -109,32 +109,4 @@ int mm_metrics_listen (struct mm_metrics *m, const char *hostport, mm_gauges_fn 
 void mm_metrics_stop (struct mm_metrics *m);
 /* Free after every server that used a wrapped resolver is freed.  Accepts NULL. */
 void mm_metrics_free (struct mm_metrics *m);
-
-/* ==== volume.c: block volumes (VolumeDriver.*, `buse volume`) — prefix vol_ ========== */
-/* Volumes are layers of a store of their own under a volumes home, never image layers. */
-struct vol_store;
-struct vol_open_opts {
-  enum kdev_mode mode;          /* how volumes are attached (auto, kernel, fuse) */
-  bool buffered_io;             /* layer_store_opts.buffered_io */
-  const struct nbds_opts *nbd;  /* their NBD server's options (may be NULL) */
-  struct kdev_opts kdev;        /* mm_cfg.kdev */
-};
-extern const char *const vol_known_opts; /* "size, from, ro, fs" */
-/* A name dockerd may send: [A-Za-z0-9][A-Za-z0-9_.-]{0,63}, no "..".  -1 + err naming it. */
-int vol_check_name (const char *name);
-/* Open (creating) the volumes home; re-mounts volumes mount ids still hold.  O may be NULL. */
-struct vol_store *vol_open (const char *home, const struct vol_open_opts *o);
-void vol_close (struct vol_store *v); /* keeps mounts' saved counts; accepts NULL */
-/* OPTS: a JSON object of strings (size, from, ro, fs) or NULL.  Errors name the problem. */
-int vol_create (struct vol_store *v, const char *name, const json_t *opts);
-int vol_remove (struct vol_store *v, const char *name);
-/* One reference per MOUNT_ID (repeats are no-ops); returns the mount point (caller frees). */
-char *vol_mount (struct vol_store *v, const char *name, const char *mount_id);
-int vol_unmount (struct vol_store *v, const char *name, const char *mount_id);
-char *vol_path (struct vol_store *v, const char *name); /* "" when not mounted */
-/* {"Name","Mountpoint","CreatedAt","Status":{…}}; NULL + err ("no such volume: NAME"). */
-json_t *vol_get (struct vol_store *v, const char *name);
-json_t *vol_list (struct vol_store *v); /* an array of vol_get objects */
-/* ==== end of volume.c ================================================================= */
-
 #endif

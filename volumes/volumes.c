@@ -1,4 +1,4 @@
-/* volume.c: block volumes — the engine behind VolumeDriver.* and `buse volume`.
+/* volumes.c: block volumes — the engine behind VolumeDriver.* and `buse volume`.
  *
  * Volumes live in a layer store of their own under the volumes home (<vhome>/store), so a
  * volume is never visible as an image layer and a volume name can never collide with a layer
@@ -19,10 +19,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 
-#include "mounts/internal.h"
+#include "volumes/volumes.h"
 
 #define VOL_BASE_SIZE    (64ULL << 20)
 #define VOL_DEFAULT_SIZE (10ULL << 30)
@@ -42,15 +43,15 @@ int
 vol_check_name (const char *name)
 {
   if (!name || !*name) {
-    err_set (EINVAL, "empty volume name");
+    err_set_plain (EINVAL, "empty volume name");
     return -1;
   }
   if (strlen (name) > VOL_NAME_MAX) {
-    err_set (EINVAL, "volume name too long (at most %d characters)", VOL_NAME_MAX);
+    err_set_plain (EINVAL, "volume name too long (at most %d characters)", VOL_NAME_MAX);
     return -1;
   }
   if (strchr (name, '/') || strstr (name, "..") || check_id (name) == -1) {
-    err_set (EINVAL,
+    err_set_plain (EINVAL,
              "invalid volume name '%s': use letters, digits, '_', '.', '-' (no '/' or '..')",
              name);
     return -1;
@@ -73,7 +74,7 @@ rec_load (struct vol_store *v, const char *name)
   if (!p)
     return NULL;
   if (stat (p, &sb) == -1) {
-    err_set (ENOENT, "no such volume: %s", name);
+    err_set_plain (ENOENT, "no such volume: %s", name);
     return NULL;
   }
   return json_load_path (p);
@@ -85,6 +86,67 @@ rec_save (struct vol_store *v, const char *name, const json_t *rec)
   CLEANUP_FREE char *p = rec_path (v, name);
 
   return p ? json_save_path (p, rec) : -1;
+}
+
+/* Every volume's record, {name: record}; NULL + err when the folder cannot be read. */
+static json_t *
+list_records (struct vol_store *v)
+{
+  CLEANUP_FREE char *dir = xasprintf ("%s/vols", v->home);
+  json_t *all = json_object ();
+  struct dirent *de;
+  DIR *dp;
+
+  if (!dir || !all || !(dp = opendir (dir))) {
+    err_set (errno, "opendir %s", dir ? dir : "vols");
+    json_decref (all);
+    return NULL;
+  }
+  while ((de = readdir (dp))) {
+    size_t n = strlen (de->d_name);
+    char name[VOL_NAME_MAX + 6];
+    json_t *rec;
+
+    if (n < 6 || n >= sizeof name || strcmp (de->d_name + n - 5, ".json") != 0)
+      continue;
+    memcpy (name, de->d_name, n - 5);
+    name[n - 5] = '\0';
+    if (vol_check_name (name) == -1 || !(rec = rec_load (v, name)))
+      continue;
+    json_object_set_new (all, name, rec);
+  }
+  closedir (dp);
+  err_clear ();
+  return all;
+}
+
+/* The mount manager saved its counts on its own; a crash between its save and a record's
+ * leaves them apart: the records' mount ids win (one reference each). */
+static void
+reconcile (struct vol_store *v)
+{
+  CLEANUP_JSON_DECREF json_t *all = list_records (v);
+  const char *name;
+  json_t *rec;
+
+  json_object_foreach (all, name, rec)
+  {
+    size_t want = json_array_size (json_object_get (rec, "MountIDs"));
+    size_t have = mm_count (v->mounts, name);
+
+    for (; have < want; have++) {
+      char *p = mm_get (v->mounts, name, false);
+      if (!p) {
+        log_error ("volume %s: mounting again for its %zu mount ids: %s", name, want, err_get ());
+        break;
+      }
+      free (p);
+    }
+    for (; have > want; have--)
+      mm_put (v->mounts, name, false);
+    if (want)
+      log_info ("volume %s: mounted for %zu containers", name, want);
+  }
 }
 
 struct vol_store *
@@ -121,6 +183,7 @@ vol_open (const char *home, const struct vol_open_opts *o)
                        .kdev = o ? o->kdev : (struct kdev_opts){ 0 } };
   if (!(v->mounts = mm_new (&mc)))
     goto err;
+  reconcile (v);
   return v;
 err:
   err_prefix ("volumes home %s", home);
@@ -152,7 +215,7 @@ parse_opts (struct vol_store *v, const json_t *opts, json_t *rec, uint64_t *size
   *size = 0;
   *from = NULL;
   if (opts && !json_is_null (opts) && !json_is_object (opts)) {
-    err_set (EINVAL, "Opts is not an object");
+    err_set_plain (EINVAL, "Opts is not an object");
     return -1;
   }
   json_object_foreach ((json_t *)opts, key, val)
@@ -162,7 +225,7 @@ parse_opts (struct vol_store *v, const json_t *opts, json_t *rec, uint64_t *size
 
     if (strcmp (key, "size") == 0) {
       if (parse_size (s, size) == -1 || *size < VOL_BASE_SIZE) {
-        err_set (EINVAL, "bad size '%s' (a size of at least 64M, e.g. 10G)", s);
+        err_set_plain (EINVAL, "bad size '%s' (a size of at least 64M, e.g. 10G)", s);
         return -1;
       }
     } else if (strcmp (key, "from") == 0) {
@@ -174,19 +237,19 @@ parse_opts (struct vol_store *v, const json_t *opts, json_t *rec, uint64_t *size
       *from = s;
     } else if (strcmp (key, "ro") == 0) {
       if (*s && parse_bool (s, &b) == -1) {
-        err_set (EINVAL, "bad ro '%s' (empty, true or false)", s);
+        err_set_plain (EINVAL, "bad ro '%s' (empty, true or false)", s);
         return -1;
       }
       if (!*s)
         b = true;
-      json_object_set_new (rec, "ro", json_boolean (b));
+      json_object_set_new (rec, "ReadOnly", json_boolean (b));
     } else if (strcmp (key, "fs") == 0) {
       if (strcmp (s, "ext4") != 0) {
-        err_set (EINVAL, "unsupported fs '%s' (only ext4)", s);
+        err_set_plain (EINVAL, "unsupported fs '%s' (only ext4)", s);
         return -1;
       }
     } else {
-      err_set (EINVAL, "unknown volume option '%s' (known: %s)", key, vol_known_opts);
+      err_set_plain (EINVAL, "unknown volume option '%s' (known: %s)", key, vol_known_opts);
       return -1;
     }
     json_object_set_new (rec, key, json_string (s));
@@ -209,7 +272,7 @@ vol_create (struct vol_store *v, const char *name, const json_t *opts)
     return -1;
   pthread_mutex_lock (&v->lock);
   if ((old = rec_load (v, name))) {
-    err_set (EEXIST, "volume %s exists", name);
+    err_set_plain (EEXIST, "volume %s exists", name);
     goto out;
   }
   err_clear ();
@@ -221,14 +284,14 @@ vol_create (struct vol_store *v, const char *name, const json_t *opts)
     size = VOL_DEFAULT_SIZE;
   size = (size + LAYER_BLOCK_SIZE - 1) / LAYER_BLOCK_SIZE * LAYER_BLOCK_SIZE;
   if (from && layer_info (v->st, from, &info) == 0 && size < info.virtual_size) {
-    err_set (EINVAL, "size %llu is smaller than volume %s", (unsigned long long)size, from);
+    err_set_plain (EINVAL, "size %llu is smaller than volume %s", (unsigned long long)size, from);
     goto out;
   }
   if (mm_create (v->mounts, name, from, size) == -1)
     goto out;
   json_object_set_new (rec, "Name", json_string (name));
   json_object_set_new (rec, "CreatedAt", json_integer ((json_int_t)time (NULL)));
-  json_object_set_new (rec, "Size", json_integer ((json_int_t)size));
+  json_object_set_new (rec, "SizeBytes", json_integer ((json_int_t)size));
   json_object_set_new (rec, "MountIDs", json_array ());
   if (rec_save (v, name, rec) == -1) {
     layer_remove (v->st, name);
@@ -313,6 +376,15 @@ vol_mount (struct vol_store *v, const char *name, const char *mount_id)
   }
   if (!(path = mm_get (v->mounts, name, false)))
     goto out;
+  /* ro: the data directory is a bind mount of the filesystem's rootfs/; make it read-only */
+  if (json_is_true (json_object_get (rec, "ReadOnly")) &&
+      mount (NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) == -1) {
+    err_set (errno, "volume %s: read-only remount of %s", name, path);
+    mm_put (v->mounts, name, false);
+    free (path);
+    path = NULL;
+    goto out;
+  }
   json_array_append_new (ids, json_string (mount_id ? mount_id : ""));
   if (rec_save (v, name, rec) == -1) {
     mm_put (v->mounts, name, false);
@@ -390,7 +462,7 @@ describe (struct vol_store *v, const char *name, json_t *rec)
   struct tm tm;
 
   json_object_foreach (rec, key, val)
-    if (strcmp (key, "Name") && strcmp (key, "CreatedAt"))
+    if (strcmp (key, "Name") && strcmp (key, "CreatedAt") && strcmp (key, "MountIDs"))
       json_object_set (status, key, val);
   if (layer_info (v->st, name, &info) == 0)
     json_object_set_new (status, "DiskBytes", json_integer ((json_int_t)info.disk_bytes));
@@ -419,33 +491,18 @@ vol_get (struct vol_store *v, const char *name)
 json_t *
 vol_list (struct vol_store *v)
 {
-  CLEANUP_FREE char *dir = xasprintf ("%s/vols", v->home);
-  json_t *arr = json_array ();
-  struct dirent *de;
-  DIR *dp;
+  CLEANUP_JSON_DECREF json_t *all = NULL;
+  json_t *arr = json_array (), *rec;
+  const char *name;
 
-  if (!dir || !arr || !(dp = opendir (dir))) {
-    err_set (errno, "opendir %s", dir ? dir : "vols");
+  pthread_mutex_lock (&v->lock);
+  all = list_records (v);
+  json_object_foreach (all, name, rec)
+    json_array_append_new (arr, describe (v, name, rec));
+  pthread_mutex_unlock (&v->lock);
+  if (!all) {
     json_decref (arr);
     return NULL;
   }
-  pthread_mutex_lock (&v->lock);
-  while ((de = readdir (dp))) {
-    size_t n = strlen (de->d_name);
-    char name[VOL_NAME_MAX + 6];
-    json_t *rec;
-
-    if (n < 6 || n >= sizeof name || strcmp (de->d_name + n - 5, ".json") != 0)
-      continue;
-    memcpy (name, de->d_name, n - 5);
-    name[n - 5] = '\0';
-    if (vol_check_name (name) == -1 || !(rec = rec_load (v, name)))
-      continue;
-    json_array_append_new (arr, describe (v, name, rec));
-    json_decref (rec);
-  }
-  err_clear ();
-  pthread_mutex_unlock (&v->lock);
-  closedir (dp);
   return arr;
 }
