@@ -13,6 +13,7 @@ vol_check_clone_live
 vol_check_enospc
 vol_check_ro
 vol_check_bad_input
+vol_check_cli
 # dockerd restart (TERM: its containers stop with it) while a container uses v1
 docker run -d --name keep --network none -v v1:/data bb sh -c 'echo kept >/data/k; sync /data/k; sleep 1000' >/dev/null
 wait_for docker exec keep cat /data/k

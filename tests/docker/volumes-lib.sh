@@ -128,3 +128,28 @@ vol_check_rm_frees() {
   [ $((now - base)) -lt 1048576 ] || fail "volume rm left $((now - base)) bytes"
   assert_eq "$(ls "$(vol_home)/vols")" "" "no volume record left"
 }
+
+# `buse volume` beside the running daemon: create, snapshot of a volume in use, ls, inspect,
+# rm, and errors that name the volume.
+vol_check_cli() {
+  local bv=("$BUSE" volume --socket "$BUSE_SOCK") out
+  "${bv[@]}" create cli1 -o size=256M >/dev/null || fail "buse volume create cli1"
+  vrun cli1 'echo from-cli >/data/f; sync /data/f'
+  vd run -d --name vcli --network none -v cli1:/data bb sleep 1000 >/dev/null
+  "${bv[@]}" snapshot cli1 cli2 >/dev/null || fail "buse volume snapshot cli1 cli2 (cli1 in use)"
+  vd rm -f vcli >/dev/null
+  assert_eq "$(vrun cli2 'cat /data/f')" from-cli "the snapshot cli2 has cli1's file"
+  out=$("${bv[@]}" ls)
+  grep -qE '^cli1 +268435456 ' <<<"$out" && grep -qE '^cli2 ' <<<"$out" || fail "buse volume ls: $out"
+  ok "buse volume ls lists cli1 (256M) and cli2"
+  "${bv[@]}" inspect cli2 | grep -q '"from": "cli1"' || fail "buse volume inspect cli2: $("${bv[@]}" inspect cli2)"
+  ok "buse volume inspect cli2 shows from=cli1"
+  out=$("${bv[@]}" inspect nope 2>&1) && fail "inspect of a missing volume succeeded"
+  grep -q 'no such volume: nope' <<<"$out" || fail "inspect nope: $out"
+  out=$("${bv[@]}" snapshot nope x 2>&1) && fail "snapshot of a missing volume succeeded"
+  grep -q 'no such volume: nope' <<<"$out" || fail "snapshot nope: $out"
+  ok "missing volumes named in the errors"
+  "${bv[@]}" rm cli2 >/dev/null && "${bv[@]}" rm cli1 >/dev/null || fail "buse volume rm"
+  ! "${bv[@]}" ls | grep -q '^cli' || fail "buse volume rm left: $("${bv[@]}" ls)"
+  ok "buse volume rm"
+}
