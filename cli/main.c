@@ -24,7 +24,8 @@ static const struct command {
   { "export", cmd_export, "write a layer's stack as a sparse raw image" },
   { "fsck", cmd_fsck, "check a store's diffs, maps, metadata and filesystems" },
   { "gc", cmd_gc, "remove diffs and mount dirs no layer owns" },
-  { "volume", cmd_volume, "block volumes of a running buse serve (ls, inspect, create, snapshot, rm)" },
+  { "volume", cmd_volume,
+    "block volumes of a running buse serve (ls, inspect, create, snapshot, rm)" },
   { "version", cmd_version, "print the version" },
   { "help", cmd_help, "list the commands" },
 };

@@ -96,14 +96,15 @@ daemon_new (const struct serve_args *a, struct mm_metrics **metrics)
   if (a->metrics && mm_metrics_listen (*metrics, a->metrics, gd_daemon_gauges, d) == -1)
     goto err;
   if (!a->no_volumes) {
-    struct vol_open_opts vo = { .buffered_io = o.buffered_io, .nbd = &d->dopts.nbd,
+    struct vol_open_opts vo = { .buffered_io = o.buffered_io,
+                                .nbd = &d->dopts.nbd,
                                 .kdev = o.kdev };
     if (kdev_mode_parse (a->volumes_attach ? a->volumes_attach : "auto", &vo.mode) == -1) {
       err_prefix ("--volumes-attach");
       goto err;
     }
-    CLEANUP_FREE char *vhome = a->volumes_home ? strdup (a->volumes_home)
-                                                : xasprintf ("%s/volumes", a->state);
+    CLEANUP_FREE char *vhome =
+        a->volumes_home ? strdup (a->volumes_home) : xasprintf ("%s/volumes", a->state);
     if (!vhome || !(d->vols = vol_open (vhome, &vo)))
       goto err;
   }

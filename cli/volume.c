@@ -141,10 +141,9 @@ list (const char *sock)
     const char *key;
     json_t *val;
 
-    json_object_foreach (st, key, val)
-      if (json_is_string (val) && p < opts + sizeof opts - 1)
-        p += snprintf (p, (size_t)(opts + sizeof opts - p), "%s%s=%s", p == opts ? "" : ",",
-                       key, json_string_value (val));
+    json_object_foreach (st, key, val) if (json_is_string (val) && p < opts + sizeof opts - 1) p +=
+        snprintf (p, (size_t)(opts + sizeof opts - p), "%s%s=%s", p == opts ? "" : ",", key,
+                  json_string_value (val));
     printf ("%-24s %12lld %12lld %6lld  %s\n", json_string_value (json_object_get (v, "Name")),
             (long long)json_integer_value (json_object_get (st, "SizeBytes")),
             (long long)json_integer_value (json_object_get (st, "DiskBytes")),

@@ -52,8 +52,8 @@ vol_check_name (const char *name)
   }
   if (strchr (name, '/') || strstr (name, "..") || check_id (name) == -1) {
     err_set_plain (EINVAL,
-             "invalid volume name '%s': use letters, digits, '_', '.', '-' (no '/' or '..')",
-             name);
+                   "invalid volume name '%s': use letters, digits, '_', '.', '-' (no '/' or '..')",
+                   name);
     return -1;
   }
   return 0;
@@ -206,8 +206,7 @@ vol_close (struct vol_store *v)
 
 /* Check OPTS (a JSON object of strings, or NULL) into the new record REC. */
 static int
-parse_opts (struct vol_store *v, const json_t *opts, json_t *rec, uint64_t *size,
-            const char **from)
+parse_opts (struct vol_store *v, const json_t *opts, json_t *rec, uint64_t *size, const char **from)
 {
   const char *key;
   json_t *val;
@@ -349,9 +348,8 @@ has_id (const json_t *ids, const char *id)
   size_t i;
   json_t *e;
 
-  json_array_foreach (ids, i, e)
-    if (json_is_string (e) && strcmp (json_string_value (e), id) == 0)
-      return true;
+  json_array_foreach (ids, i, e) if (json_is_string (e) &&
+                                     strcmp (json_string_value (e), id) == 0) return true;
   return false;
 }
 
@@ -420,7 +418,7 @@ vol_unmount (struct vol_store *v, const char *name, const char *mount_id)
       r = -1;
     goto out;
   }
-  log_debug ("volumes", "unmount %s: unknown id %s (ignored)", name, mount_id ? mount_id : "");
+  log_debug ("vol", "unmount %s: unknown id %s (ignored)", name, mount_id ? mount_id : "");
 out:
   pthread_mutex_unlock (&v->lock);
   return r;
@@ -461,16 +459,16 @@ describe (struct vol_store *v, const char *name, json_t *rec)
   time_t t = (time_t)json_integer_value (json_object_get (rec, "CreatedAt"));
   struct tm tm;
 
-  json_object_foreach (rec, key, val)
-    if (strcmp (key, "Name") && strcmp (key, "CreatedAt") && strcmp (key, "MountIDs"))
+  json_object_foreach (rec, key, val) if (strcmp (key, "Name") && strcmp (key, "CreatedAt") &&
+                                          strcmp (key, "MountIDs"))
       json_object_set (status, key, val);
   if (layer_info (v->st, name, &info) == 0)
     json_object_set_new (status, "DiskBytes", json_integer ((json_int_t)info.disk_bytes));
   json_object_set_new (status, "Mounts", json_integer (mm_count (v->mounts, name)));
   gmtime_r (&t, &tm);
   strftime (ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return json_pack ("{s:s, s:s, s:s, s:o}", "Name", name, "Mountpoint", mp ? mp : "",
-                    "CreatedAt", ts, "Status", status);
+  return json_pack ("{s:s, s:s, s:s, s:o}", "Name", name, "Mountpoint", mp ? mp : "", "CreatedAt",
+                    ts, "Status", status);
 }
 
 json_t *
@@ -497,8 +495,7 @@ vol_list (struct vol_store *v)
 
   pthread_mutex_lock (&v->lock);
   all = list_records (v);
-  json_object_foreach (all, name, rec)
-    json_array_append_new (arr, describe (v, name, rec));
+  json_object_foreach (all, name, rec) json_array_append_new (arr, describe (v, name, rec));
   pthread_mutex_unlock (&v->lock);
   if (!all) {
     json_decref (arr);
