@@ -105,8 +105,10 @@ daemon_new (const struct serve_args *a, struct mm_metrics **metrics)
     }
     CLEANUP_FREE char *vhome =
         a->volumes_home ? strdup (a->volumes_home) : xasprintf ("%s/volumes", a->state);
+    /* a graphdriver that cannot have volumes still serves layers (Activate then names only
+     * GraphDriver) */
     if (!vhome || !(d->vols = vol_open (vhome, &vo)))
-      goto err;
+      log_error ("volumes: %s; serving no volumes", err_get ());
   }
   if (gd_daemon_restore (d) == -1) /* the last Init, if one was saved */
     log_error ("restoring the last Init: %s (waiting for a new Init)", err_get ());
