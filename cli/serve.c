@@ -12,7 +12,7 @@
 
 struct serve_args {
   const char *home, *sock, *state, *metrics, *export;
-  const char *volumes_home, *volumes_attach;
+  const char *volumes_home, *volumes_attach, *export_volumes;
   bool no_volumes;
 };
 
@@ -47,6 +47,9 @@ static const struct opt serve_opts[] = {
   { "volumes-attach", 0, OPT_STRING, A (volumes_attach), "MODE",
     .help = "how volumes are attached: auto, kernel or fuse (default auto: kernel NBD where the "
             "host has it)" },
+  { "export-volumes", 0, OPT_STRING, A (export_volumes), "tcp://HOST:PORT",
+    .help = "serve the volumes nothing mounts (e.g. made by buse volume snapshot) read-only over "
+            "NBD to other hosts (export name = volume name); off by default" },
   { "no-volumes", 0, OPT_FLAG, A (no_volumes),
     .help = "serve no volumes (Plugin.Activate then names only GraphDriver)" },
   { NULL },
@@ -109,6 +112,9 @@ daemon_new (const struct serve_args *a, struct mm_metrics **metrics)
      * GraphDriver) */
     if (!vhome || !(d->vols = vol_open (vhome, &vo)))
       log_error ("volumes: %s; serving no volumes", err_get ());
+    if (d->vols && a->export_volumes &&
+        vol_export_start (d->vols, a->export_volumes, *metrics, &d->dopts.nbd) == -1)
+      goto err;
   }
   if (gd_daemon_restore (d) == -1) /* the last Init, if one was saved */
     log_error ("restoring the last Init: %s (waiting for a new Init)", err_get ());

@@ -35,6 +35,7 @@ struct vol_store {
   struct layer_store *st;
   struct nbds_server *srv;
   struct mm_mounts *mounts;
+  struct mm_export *export; /* --export-volumes (may be NULL) */
 };
 
 const char *const vol_known_opts = "size, from, ro, fs";
@@ -196,6 +197,7 @@ vol_close (struct vol_store *v)
 {
   if (!v)
     return;
+  mm_export_stop (v->export);
   mm_free (v->mounts, false);
   nbds_free (v->srv);
   layer_store_close (v->st);
@@ -502,4 +504,15 @@ vol_list (struct vol_store *v)
     return NULL;
   }
   return arr;
+}
+
+int
+vol_export_start (struct vol_store *v, const char *spec, struct mm_metrics *m,
+                  const struct nbds_opts *nbd)
+{
+  if (!(v->export = mm_export_start (v->st, spec, m, nbd))) {
+    err_prefix ("volumes");
+    return -1;
+  }
+  return 0;
 }

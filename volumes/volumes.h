@@ -40,5 +40,9 @@ char *vol_path (struct vol_store *v, const char *name);
 /* {"Name","Mountpoint","CreatedAt","Status":{...}}; NULL + err ("no such volume: NAME"). */
 json_t *vol_get (struct vol_store *v, const char *name);
 json_t *vol_list (struct vol_store *v); /* an array of vol_get objects */
+/* Serve the volumes that nothing mounts (snapshots, say) read-only over NBD on TCP, export
+ * name = volume name (as mm_export_start; stopped by vol_close).  M may be NULL. */
+int vol_export_start (struct vol_store *v, const char *spec, struct mm_metrics *m,
+                      const struct nbds_opts *nbd);
 
 #endif
