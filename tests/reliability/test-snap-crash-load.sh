@@ -67,7 +67,7 @@ ok "round 0: load ($layers layers) in $t_load s, $files files / $bytes bytes ver
 
 kills=0 unavail=0 retries=0 during=0 after=0 verified=0 vbytes=0
 for ((k = 1; k <= ROUNDS; k++)); do
-  delay=$(rand_delay 0.2 "$t_load")
+  delay=$(rand_delay 0.2 "$(awk -v t="$t_load" 'BEGIN { print t * 0.9 }')")
   dk bu load -i "$SNAPIMG_TAR" >"$T/load.$k.1" 2>&1 &
   lp=$!
   sleep "$delay"
