@@ -11,7 +11,8 @@
 #   snap_home_ls          what the snapshotter's home holds: the entries of layers/, diffs/,
 #                         snapshots/ (records), mnt/ and state/kdev/ (device records)
 #   snap_gc_wait SECONDS  wait until containerd's GC removed every snapshot of namespace bu
-#                         and the home's listing is $SNAP_BASE_LS again; 1 if not in time
+#                         but $SNAP_BASE_COUNT (default 0) and the home's listing is
+#                         $SNAP_BASE_LS again; 1 if not in time
 #   rand_delay MIN MAX    a random number of seconds (two decimals) from $RANDOM
 SNAP_CACHE=${SNAP_CACHE:-/var/cache/buse-test/reliability}
 
@@ -87,7 +88,7 @@ snap_count() { ctr28 -n bu snapshots --snapshotter buse ls 2>/dev/null | tail -n
 snap_gc_wait() {
   local i
   for ((i = 0; i < $1 * 2; i++)); do
-    [ "$(snap_count)" -eq 0 ] && [ "$(snap_home_ls)" = "$SNAP_BASE_LS" ] && return 0
+    [ "$(snap_count)" -eq "${SNAP_BASE_COUNT:-0}" ] && [ "$(snap_home_ls)" = "$SNAP_BASE_LS" ] && return 0
     sleep 0.5
   done
   return 1

@@ -22,7 +22,7 @@ echo "ROUNDS=$ROUNDS CONTAINERS=$CONTAINERS SEED=$SEED"
 requires e2fsck
 d28_setup buse
 busybox_import bb bu
-SNAP_BASE_LS=$(snap_home_ls)
+SNAP_BASE_LS=$(snap_home_ls) SNAP_BASE_COUNT=$(snap_count)
 base_leaks=$(snap_leaks)
 
 # The writer: exit 12 when a write fails, 13 when an fsync fails (stderr says why).
@@ -52,12 +52,20 @@ check_log() {
           printf "%d %d %d %d\n", good, bytes, good - acked, torn }' "$1"
 }
 
-# layer_of CONTAINER: the buse layer id of the container's active snapshot (its key is the
-# container id).
+# layer_of CONTAINER: the buse layer id of the container's active snapshot (containerd's
+# backend key is NAMESPACE/N/KEY, and dockerd's KEY is the container id).
 layer_of() {
   local cid
   cid=$(dk bu inspect -f '{{.Id}}' "$1")
-  grep -l "\"key\": *\"$cid\"" "$SNAP_HOME"/snapshots/*.json | xargs -r -n1 basename | sed 's/\.json$//'
+  python3 - "$SNAP_HOME/snapshots" "$cid" <<'EOT'
+import json, os, sys
+d, cid = sys.argv[1], sys.argv[2]
+for f in sorted(os.listdir(d)):
+    if f.endswith(".json"):
+        r = json.load(open(os.path.join(d, f)))
+        if r["key"].endswith("/" + cid) and r["kind"] == "active":
+            print(r["id"])
+EOT
 }
 
 acks() { dk bu logs "$1" 2>/dev/null | grep -c '^ack ' || true; }
@@ -123,6 +131,8 @@ for ((k = 1; k <= ROUNDS; k++)); do
     [ -n "${ids[c]}" ] || fail "round $k: no snapshot record for ${names[c]}"
     "$BUSE" fsck --home "$SNAP_HOME" --tmpdir "$T" "${ids[c]}" >"$T/fsck.$k.$c" 2>&1 ||
       { cat "$T/fsck.$k.$c"; fail "round $k: buse fsck (e2fsck -fn) of ${names[c]}'s layer ${ids[c]}"; }
+    grep -q "^layer ${ids[c]}: filesystem clean" "$T/fsck.$k.$c" ||
+      { cat "$T/fsck.$k.$c"; fail "round $k: buse fsck did not check the filesystem of ${names[c]}'s layer ${ids[c]} (above)"; }
     fscks=$((fscks + 1))
   done
   start_snap
@@ -132,7 +142,7 @@ for ((k = 1; k <= ROUNDS; k++)); do
   done
   snap_gc_wait 60 || {
     diff <(echo "$SNAP_BASE_LS") <(snap_home_ls) | head -n 20
-    fail "round $k: 60 s after docker rm: $(snap_count) snapshots in containerd, home differs from the start (above)"
+    fail "round $k: 60 s after docker rm: $(snap_count) snapshots in containerd (at start $SNAP_BASE_COUNT), home differs from the start (above)"
   }
   now=$(snap_leaks)
   [ "$now" = "$base_leaks" ] || { diff <(echo "$base_leaks") <(echo "$now"); fail "round $k: leaked mounts, loops or processes (above)"; }
