@@ -13,10 +13,14 @@
 # and within 60 s containerd's GC has removed every snapshot and the snapshotter's home
 # (layers/, diffs/, snapshots/) is back to its listing at start; no mount or loop device
 # under the test's dirs, no nbdfuse or other stray process.  SEED makes the delays repeatable.
+# Known failure (README.md): a kill during the unpack of a layer can leave that layer
+# committed without its content while docker load reports success; the test then fails, or
+# with KNOWN_FAILURES=tolerate (the CI variant) counts it, goes on with the other checks and
+# rounds, and exits 77 (skip) at the end when that was the only failure.
 source "$(dirname "$0")/../docker28/lib.sh"
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/snap.sh"
-ROUNDS=${ROUNDS:-10} MB=${MB:-120} SEED=${SEED:-$$}
+ROUNDS=${ROUNDS:-10} MB=${MB:-120} SEED=${SEED:-$$} KNOWN_FAILURES=${KNOWN_FAILURES:-fail}
 RANDOM=$SEED
 echo "ROUNDS=$ROUNDS MB=$MB SEED=$SEED"
 d28_setup buse
@@ -27,13 +31,46 @@ SNAP_BASE_LS=$(snap_home_ls)
 base_leaks=$(snap_leaks)
 echo "baseline: $(echo "$SNAP_BASE_LS" | grep -c . || true) entries in the home; processes: $(echo "$base_leaks" | tr '\n' ';')"
 
+# sums_report REF GOT: which names are missing on buse, and which differ, in a few lines.
+sums_report() {
+  python3 - "$1" "$2" <<'EOT'
+import collections, sys
+def load(p):
+    d = {}
+    for line in open(p, errors="replace"):
+        line = line.rstrip("\n")
+        name = line.split("  ", 1)[1] if len(line) > 34 and line[32:34] == "  " else line.split(" ", 1)[0]
+        d.setdefault(name, []).append(line)
+    return d
+ref, got = load(sys.argv[1]), load(sys.argv[2])
+missing = [n for n in ref if n not in got]
+differ = [n for n in ref if n in got and sorted(ref[n]) != sorted(got[n])]
+extra = [n for n in got if n not in ref]
+by_dir = collections.Counter("/".join(n.split("/")[:3]) for n in missing)
+print(f"sums: {len(ref)} names in the reference, {len(got)} on buse: {len(missing)} missing, {len(differ)} differ, {len(extra)} extra")
+print("missing by directory:", ", ".join(f"{d} {c}" for d, c in sorted(by_dir.items())[:12]))
+for n in differ[:5]:
+    print("differs:", n, "| ref:", " / ".join(ref[n])[:150], "| buse:", " / ".join(got[n])[:150])
+EOT
+}
+
 # verify WHAT: the image on bu checksums as on overlayfs; remove it; GC back to baseline.
 verify() {
   in_use=$(snap_home_ls | grep -c .)
   dk bu run --rm --network none snapimg sh -c "$TREE_SUMS" >"$T/got.sums" 2>"$T/got.err" ||
     fail "$1: checksum run on bu failed: $(head -c 300 "$T/got.err")"
-  diff "$SNAPIMG_SUMS" "$T/got.sums" >"$T/sums.diff" ||
-    { head -n 20 "$T/sums.diff"; fail "$1: the tree on buse differs from overlayfs ($(grep -c '^[<>]' "$T/sums.diff") lines)"; }
+  lost=0
+  diff "$SNAPIMG_SUMS" "$T/got.sums" >"$T/sums.diff" || {
+    sums_report "$SNAPIMG_SUMS" "$T/got.sums"
+    [ -z "${KEEP_FAILED:-}" ] || { mkdir -p "$KEEP_FAILED"; cp "$T"/got.sums "$T"/load.* "$T"/snap.log "$KEEP_FAILED/" 2>/dev/null || true; }
+    local what
+    what="$1: the tree on buse differs from overlayfs: $(grep -c '^<' "$T/sums.diff") reference lines missing or different, $(grep -c '^>' "$T/sums.diff") lines on buse not in the reference (above), after docker load said: $(tail -n 2 "$T/load.$k.$attempts" 2>/dev/null | tr '\n' ' ' | cut -c1-200)"
+    [ "$1" != "round 0" ] || fail "$what"
+    what="$what. KNOWN FAILURE (README.md, known failures: a layer unpacked when the snapshotter is SIGKILLed is committed without the writes of the dead mount)"
+    [ "$KNOWN_FAILURES" = tolerate ] || fail "$what"
+    echo "$what"
+    lost=1
+  }
   dk bu rmi snapimg >/dev/null || fail "$1: docker rmi snapimg"
   [ "$(dk bu images -aq | wc -l)" -eq 0 ] || fail "$1: images left: $(dk bu images -a)"
   local t0=$SECONDS
@@ -58,14 +95,14 @@ loaded() {
 }
 
 # Round 0: no fault; its time bounds the random delays.
-start=$(date +%s.%N)
-dk bu load -i "$SNAPIMG_TAR" >"$T/load.0" 2>&1 || true
-loaded "$T/load.0" || fail "round 0: docker load on bu: $(cat "$T/load.0")"
+start=$(date +%s.%N) k=0 attempts=1
+dk bu load -i "$SNAPIMG_TAR" >"$T/load.0.1" 2>&1 || true
+loaded "$T/load.0.1" || fail "round 0: docker load on bu: $(cat "$T/load.0.1")"
 t_load=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 verify "round 0"
 ok "round 0: load ($layers layers) in $t_load s, $files files / $bytes bytes verified, GC back to baseline ($in_use -> $(echo "$SNAP_BASE_LS" | grep -c .) home entries) in $gc s"
 
-kills=0 unavail=0 retries=0 during=0 after=0 verified=0 vbytes=0
+known=0 kills=0 unavail=0 retries=0 during=0 after=0 verified=0 vbytes=0
 for ((k = 1; k <= ROUNDS; k++)); do
   delay=$(rand_delay 0.2 "$(awk -v t="$t_load" 'BEGIN { print t * 0.9 }')")
   dk bu load -i "$SNAPIMG_TAR" >"$T/load.$k.1" 2>&1 &
@@ -88,9 +125,15 @@ for ((k = 1; k <= ROUNDS; k++)); do
     dk bu load -i "$SNAPIMG_TAR" >"$T/load.$k.$attempts" 2>&1 || true
   done
   verify "round $k"
+  if [ "$lost" = 1 ]; then
+    known=$((known + 1))
+    echo "round $k: kill -9 at $delay s ($phase the load, $records snapshot records), $attempts attempt(s): content lost (known failure), GC back in $gc s"
+    continue
+  fi
   verified=$((verified + files)) vbytes=$((vbytes + bytes))
   ok "round $k: kill -9 at $delay s ($phase the load, $records snapshot records), $attempts attempt(s), $files files verified, GC back ($in_use -> $(echo "$SNAP_BASE_LS" | grep -c .) home entries) in $gc s"
 done
 snap_stop_all
 assert_eq "$(snap_leaks)" "" "mounts, loops, processes after every daemon stopped"
-counts "kills=$kills during-load=$during after-load=$after retries=$retries unavailable=$unavail files-verified=$verified bytes-verified=$vbytes data-lost=0 leaks=0 load-time=${t_load}s"
+counts "kills=$kills during-load=$during after-load=$after retries=$retries unavailable=$unavail files-verified=$verified bytes-verified=$vbytes rounds-with-content-lost=$known leaks=0 load-time=${t_load}s"
+[ "$known" -eq 0 ] || skip "known failure in $known of $ROUNDS rounds (KNOWN_FAILURES=tolerate): a load that reported success after the kill had lost content (see README.md); everything else held"
