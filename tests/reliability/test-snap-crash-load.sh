@@ -4,15 +4,19 @@
 # small files with links, odd modes and owners + a few big files + a whiteout layer; 4
 # layers) is built and saved once by the overlayfs dockerd "ref" (cached, see snap.sh), which
 # also prints the tree's checksums.  Round 0 loads it on "bu" (buse) without a fault, to time
-# it; then each round starts `docker load`, SIGKILLs the snapshotter after a random delay
-# within that time, starts it again, and retries the load (1 s apart, at most 10 attempts)
-# until it succeeds: exit 0, no "Error unpacking image" (docker load exits 0 with it), every
-# layer a committed snapshot.  Attempts that fail with Unavailable are containerd's gRPC
-# client still backing off from the dead socket (counted).  Then a container on "bu" checksums the tree (same listing as on overlayfs: every
-# name, mode, owner, size, link count, mtime, symlink target and md5), the image is removed,
-# and within 60 s containerd's GC has removed every snapshot and the snapshotter's home
-# (layers/, diffs/, snapshots/) is back to its listing at start; no mount or loop device
-# under the test's dirs, no nbdfuse or other stray process.  SEED makes the delays repeatable.
+# it.  Each round then starts `docker load` and SIGKILLs the snapshotter at a random point of
+# it (KILL_AT=load: a delay within 90% of round 0's time; KILL_AT=unpack: within 0.5 s after
+# the snapshotter made its second snapshot record, while the first big layer unpacks;
+# default mixed: odd rounds load, even rounds unpack), starts it again, and retries the load
+# (1 s apart, at most 10 attempts) until it succeeds: output without "Error unpacking image"
+# (docker load exits 0 even then) and every layer a committed snapshot.  Attempts failing
+# with Unavailable are containerd's gRPC client still backing off from the dead socket
+# (counted).  Then a container on "bu" checksums the tree (as on overlayfs: every name,
+# mode, owner, size, link count, mtime, symlink target and md5), the image is removed, and
+# within 60 s containerd's GC has removed every snapshot and the snapshotter's home
+# (layers/, diffs/, snapshots/, mnt/, state/kdev/) is back to its listing at start; no mount
+# or loop device under the test's dirs, no nbdfuse or other stray process.  SEED repeats the
+# delays.
 # Known failure (README.md): a kill during the unpack of a layer can leave that layer
 # committed without its content while docker load reports success; the test then fails, or
 # with KNOWN_FAILURES=tolerate (the CI variant) counts it, goes on with the other checks and
@@ -21,8 +25,9 @@ source "$(dirname "$0")/../docker28/lib.sh"
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/snap.sh"
 ROUNDS=${ROUNDS:-10} MB=${MB:-120} SEED=${SEED:-$$} KNOWN_FAILURES=${KNOWN_FAILURES:-fail}
+KILL_AT=${KILL_AT:-mixed}
 RANDOM=$SEED
-echo "ROUNDS=$ROUNDS MB=$MB SEED=$SEED"
+echo "ROUNDS=$ROUNDS MB=$MB SEED=$SEED KILL_AT=$KILL_AT"
 d28_setup buse
 snap_image "$MB"
 files=$(grep -c ' regular file ' "$SNAPIMG_SUMS") bytes=$(sums_bytes "$SNAPIMG_SUMS")
@@ -105,9 +110,20 @@ ok "round 0: load ($layers layers) in $t_load s, $files files / $bytes bytes ver
 known=0 kills=0 unavail=0 retries=0 during=0 after=0 verified=0 vbytes=0
 for ((k = 1; k <= ROUNDS; k++)); do
   delay=$(rand_delay 0.2 "$(awk -v t="$t_load" 'BEGIN { print t * 0.9 }')")
+  how=$KILL_AT
+  [ "$how" != mixed ] || { how=load; [ $((k % 2)) -eq 1 ] || how=unpack; }
+  [ "$how" = load ] || delay=$(rand_delay 0 0.5)
+  start=$(date +%s.%N)
   dk bu load -i "$SNAPIMG_TAR" >"$T/load.$k.1" 2>&1 &
   lp=$!
+  if [ "$how" = unpack ]; then # the second record: the first layer is in, the next unpacking
+    for ((i = 0; i < 1000; i++)); do
+      [ "$(find "$SNAP_HOME/snapshots" -name '*.json' | wc -l)" -ge 2 ] || ! kill -0 "$lp" 2>/dev/null && break
+      sleep 0.01
+    done
+  fi
   sleep "$delay"
+  delay=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
   if kill -0 "$lp" 2>/dev/null; then phase=during during=$((during + 1)); else phase=after after=$((after + 1)); fi
   records=$(find "$SNAP_HOME/snapshots" -name '*.json' 2>/dev/null | wc -l)
   kill9 "$SNAP_PID" || fail "round $k: the snapshotter SIGKILLed $delay s into the load cannot exit (above)"
@@ -127,11 +143,11 @@ for ((k = 1; k <= ROUNDS; k++)); do
   verify "round $k"
   if [ "$lost" = 1 ]; then
     known=$((known + 1))
-    echo "round $k: kill -9 at $delay s ($phase the load, $records snapshot records), $attempts attempt(s): content lost (known failure), GC back in $gc s"
+    echo "round $k: kill -9 at $delay s ($how: $phase the load, $records snapshot records), $attempts attempt(s): content lost (known failure), GC back in $gc s"
     continue
   fi
   verified=$((verified + files)) vbytes=$((vbytes + bytes))
-  ok "round $k: kill -9 at $delay s ($phase the load, $records snapshot records), $attempts attempt(s), $files files verified, GC back ($in_use -> $(echo "$SNAP_BASE_LS" | grep -c .) home entries) in $gc s"
+  ok "round $k: kill -9 at $delay s ($how: $phase the load, $records snapshot records), $attempts attempt(s), $files files verified, GC back ($in_use -> $(echo "$SNAP_BASE_LS" | grep -c .) home entries) in $gc s"
 done
 snap_stop_all
 assert_eq "$(snap_leaks)" "" "mounts, loops, processes after every daemon stopped"
