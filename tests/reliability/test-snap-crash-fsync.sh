@@ -9,7 +9,8 @@
 # Then the containers are stopped and /data/log read back through the restarted snapshotter
 # (docker cp): every acknowledged record must be there, in order, byte for byte (0 fsynced
 # bytes lost; what follows them is counted: records written but not acknowledged, torn
-# lines).  The container layers are checked with e2fsck -fn (`buse fsck` with the
+# lines).  The first writer of each round is started again and must acknowledge new
+# records.  The container layers are checked with e2fsck -fn (`buse fsck` with the
 # snapshotter stopped, so that no ext4 is mounted), the containers removed, and the home,
 # mounts, loop devices and processes are back to their state at start.
 # STRICT_IO=1 also fails the test when a writer saw an I/O error.  SEED repeats the delays.
@@ -69,7 +70,7 @@ EOT
 }
 
 acks() { dk bu logs "$1" 2>/dev/null | grep -c '^ack ' || true; }
-kills=0 verified=0 vbytes=0 extra=0 torn_total=0 fscks=0 kept=0 died=0 hung=0
+restarted=0 kills=0 verified=0 vbytes=0 extra=0 torn_total=0 fscks=0 kept=0 died=0 hung=0
 declare -A fate_count=()
 for ((k = 1; k <= ROUNDS; k++)); do
   names=()
@@ -123,6 +124,16 @@ for ((k = 1; k <= ROUNDS; k++)); do
     verified=$((verified + a)) vbytes=$((vbytes + b)) extra=$((extra + x)) torn_total=$((torn_total + t))
     ok "round $k: $n: all $a acknowledged records ($b bytes) intact; $x more written, $t torn"
   done
+  # The first writer starts again on the restarted snapshotter (its log starts anew) and
+  # acknowledges 10 new records.
+  n=${names[0]} a=$(acks "$n")
+  for ((i = 0; i < 20; i++)); do dk bu start "$n" >/dev/null 2>&1 && break; sleep 1; done
+  for ((i = 0; i < 100; i++)); do [ "$(acks "$n")" -ge $((a + 10)) ] && break; sleep 0.2; done
+  [ "$(acks "$n")" -ge $((a + 10)) ] ||
+    fail "round $k: $n started again after the restart acknowledged $(($(acks "$n") - a)) records in 20 s: $(dk bu logs "$n" 2>&1 | tail -n 2)"
+  dk bu kill "$n" >/dev/null 2>&1 || true
+  dk bu wait "$n" >/dev/null 2>&1 || true
+  restarted=$((restarted + 1))
   # e2fsck -fn of each container's layer, offline: the snapshotter stopped (TERM unmounts).
   ids=()
   for n in "${names[@]}"; do ids+=("$(layer_of "$n")"); done
@@ -146,11 +157,11 @@ for ((k = 1; k <= ROUNDS; k++)); do
   }
   now=$(snap_leaks)
   [ "$now" = "$base_leaks" ] || { diff <(echo "$base_leaks") <(echo "$now"); fail "round $k: leaked mounts, loops or processes (above)"; }
-  ok "round $k: kill -9 at +$delay s: $CONTAINERS layers e2fsck clean, home and processes back to the start"
+  ok "round $k: kill -9 at +$delay s: ${names[0]} started again and writing, $CONTAINERS layers e2fsck clean, home and processes back to the start"
 done
 dk bu rmi bb >/dev/null
 snap_stop_all
 assert_eq "$(snap_leaks)" "" "mounts, loops, processes after every daemon stopped"
 fates=$(for f in "${!fate_count[@]}"; do echo "$f: ${fate_count[$f]}"; done | sort | tr '\n' ',' | sed 's/,$//')
 echo "writers after the kill: $fates"
-counts "kills=$kills writers=$((ROUNDS * CONTAINERS)) kept-writing=$kept died=$died hung=$hung acked-records-verified=$verified acked-bytes-verified=$vbytes fsynced-bytes-lost=0 unacked-records-found=$extra torn=$torn_total e2fsck-clean=$fscks"
+counts "kills=$kills writers=$((ROUNDS * CONTAINERS)) kept-writing=$kept died=$died hung=$hung acked-records-verified=$verified acked-bytes-verified=$vbytes fsynced-bytes-lost=0 unacked-records-found=$extra torn=$torn_total e2fsck-clean=$fscks restarted-and-writing=$restarted"
