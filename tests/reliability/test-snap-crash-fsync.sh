@@ -120,7 +120,7 @@ for ((k = 1; k <= ROUNDS; k++)); do
     done
     [ -f "$T/got/log" ] || fail "round $k: docker cp $n:/data/log after the restart: $(cat "$T/cp.err")"
     res=$(check_log "$T/got/log" "$a") || fail "round $k: $n: acknowledged data lost: $res (log: $(wc -c <"$T/got/log") bytes)"
-    read -r good b x t <<<"$res"
+    read -r _ b x t <<<"$res"
     verified=$((verified + a)) vbytes=$((vbytes + b)) extra=$((extra + x)) torn_total=$((torn_total + t))
     ok "round $k: $n: all $a acknowledged records ($b bytes) intact; $x more written, $t torn"
   done
