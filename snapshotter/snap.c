@@ -127,8 +127,9 @@ list_ids (struct snap *s, struct ids *ids)
   return 0;
 }
 
-/* Make the records and the layers agree after a crash: every active or view snapshot held
- * mounted, nothing else held.  Errors are logged (the next Mounts tries again). */
+/* Make the records and the layers agree after a crash: every active or view snapshot that
+ * was mounted held mounted again, nothing else held.  Errors are logged (the next Mounts
+ * tries again). */
 static void
 reconcile (struct snap *s)
 {
@@ -152,7 +153,8 @@ reconcile (struct snap *s)
       continue;
     if (!snap_engine_exists (s->eng, info->id))
       log_error ("snapshot %s: its layer %s is missing", info->key, info->id);
-    else if (snap_engine_mounted (s->eng, info->id) && !(dir = snap_engine_mount (s->eng, info->id)))
+    else if (snap_engine_mounted (s->eng, info->id) &&
+             !(dir = snap_engine_mount (s->eng, info->id)))
       log_warn ("snapshot %s: %s (the next Mounts tries again)", info->key, err_get ());
   }
 }

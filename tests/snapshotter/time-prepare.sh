@@ -21,7 +21,8 @@ mounts_of() {
 
 median() { sort -n | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2; printf "median %.2f ms (min %.2f, max %.2f, n %d)\n", m, v[1], v[NR], NR}'; }
 
-for gib in "${@:-1 10}"; do
+[ $# -gt 0 ] || set -- 1 10
+for gib in "$@"; do
   expect_status 0 Prepare "$($PB prepare "fill-$gib")" "prepare fill-$gib" >/dev/null
   src=$(mounts_of "fill-$gib")
   # 1 GiB files of random bytes (one made, copied: urandom is slow), flushed
