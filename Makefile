@@ -21,7 +21,7 @@ SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 # Module folders, bottom first (the order DESIGN's layering runs in; tests/meta/test-layering.sh
 # checks that includes only run downwards).
-MODULES  := common nbd attach layers mounts archive graphdriver cli
+MODULES  := common nbd attach layers mounts volumes archive graphdriver cli
 LIB_SRCS := $(sort $(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
 LIB_SRCS := $(filter-out cli/main.c,$(LIB_SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)

@@ -22,6 +22,7 @@ int cmd_du (int argc, char **argv);          /* ops.c */
 int cmd_export (int argc, char **argv);      /* ops.c */
 int cmd_gc (int argc, char **argv);          /* ops.c */
 int cmd_fsck (int argc, char **argv);        /* fsck.c */
+int cmd_volume (int argc, char **argv);      /* volume.c: volume ls|inspect|create|snapshot|rm */
 
 /* util.c: opts_parse for a command whose operands follow: *ARGC becomes 1 + the number of
  * operands (now ARGV[1..]).  1 to go on, -1 (exit 2: the error was printed) or -2 (help was

@@ -13,7 +13,7 @@ static const struct command {
   int (*fn) (int argc, char **argv);
   const char *summary;
 } commands[] = {
-  { "serve", cmd_serve, "answer dockerd's graphdriver plugin API (the daemon)" },
+  { "serve", cmd_serve, "answer dockerd's graphdriver and volume plugin APIs (the daemon)" },
   { "snapshotter", cmd_snapshotter, "answer containerd's snapshots API (a proxy snapshotter)" },
   { "nbd", cmd_nbd, "serve files or layers as NBD exports" },
   { "layer", cmd_layer, "create or remove layers in a store (layer create|rm)" },
@@ -24,6 +24,8 @@ static const struct command {
   { "export", cmd_export, "write a layer's stack as a sparse raw image" },
   { "fsck", cmd_fsck, "check a store's diffs, maps, metadata and filesystems" },
   { "gc", cmd_gc, "remove diffs and mount dirs no layer owns" },
+  { "volume", cmd_volume,
+    "block volumes of a running buse serve (ls, inspect, create, snapshot, rm)" },
   { "version", cmd_version, "print the version" },
   { "help", cmd_help, "list the commands" },
 };

@@ -12,6 +12,8 @@
 
 struct serve_args {
   const char *home, *sock, *state, *metrics, *export;
+  const char *volumes_home, *volumes_attach, *export_volumes;
+  bool no_volumes;
 };
 
 static void
@@ -39,6 +41,17 @@ static const struct opt serve_opts[] = {
     .help =
         "serve committed layers read-only over NBD to other hosts (export name = layer id); off by "
         "default" },
+  { "volumes-home", 0, OPT_STRING, A (volumes_home), "DIR",
+    .help = "where block volumes (docker volume create -d buse) live (default STATE/volumes, "
+            "STATE being --state)" },
+  { "volumes-attach", 0, OPT_STRING, A (volumes_attach), "MODE",
+    .help = "how volumes are attached: auto, kernel or fuse (default auto: kernel NBD where the "
+            "host has it)" },
+  { "export-volumes", 0, OPT_STRING, A (export_volumes), "tcp://HOST:PORT",
+    .help = "serve the volumes nothing mounts (e.g. made by buse volume snapshot) read-only over "
+            "NBD to other hosts (export name = volume name); off by default" },
+  { "no-volumes", 0, OPT_FLAG, A (no_volumes),
+    .help = "serve no volumes (Plugin.Activate then names only GraphDriver)" },
   { NULL },
 };
 #undef A
@@ -46,7 +59,8 @@ static const struct opt serve_opts[] = {
 static const struct opt_cmd serve_cmd = {
   .name = "buse serve",
   .synopsis = "[OPTIONS]",
-  .about = "Answer dockerd's graphdriver plugin API (POST /GraphDriver.*) on a unix socket.",
+  .about = "Answer dockerd's graphdriver and volume plugin APIs (POST /GraphDriver.*, "
+           "/VolumeDriver.*) on a unix socket.",
   .opts = serve_opts,
   .epilog = init_help,
 };
@@ -84,6 +98,24 @@ daemon_new (const struct serve_args *a, struct mm_metrics **metrics)
     goto err;
   if (a->metrics && mm_metrics_listen (*metrics, a->metrics, gd_daemon_gauges, d) == -1)
     goto err;
+  if (!a->no_volumes) {
+    struct vol_open_opts vo = { .buffered_io = o.buffered_io,
+                                .nbd = &d->dopts.nbd,
+                                .kdev = o.kdev };
+    if (kdev_mode_parse (a->volumes_attach ? a->volumes_attach : "auto", &vo.mode) == -1) {
+      err_prefix ("--volumes-attach");
+      goto err;
+    }
+    CLEANUP_FREE char *vhome =
+        a->volumes_home ? strdup (a->volumes_home) : xasprintf ("%s/volumes", a->state);
+    /* a graphdriver that cannot have volumes still serves layers (Activate then names only
+     * GraphDriver) */
+    if (!vhome || !(d->vols = vol_open (vhome, &vo)))
+      log_error ("volumes: %s; serving no volumes", err_get ());
+    if (d->vols && a->export_volumes &&
+        vol_export_start (d->vols, a->export_volumes, *metrics, &d->dopts.nbd) == -1)
+      goto err;
+  }
   if (gd_daemon_restore (d) == -1) /* the last Init, if one was saved */
     log_error ("restoring the last Init: %s (waiting for a new Init)", err_get ());
   return d;

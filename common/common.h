@@ -43,6 +43,9 @@ void log_msg (enum log_level level, const char *fmt, ...) ATTR_PRINTF (2, 3);
  * err_set (errno, "pwrite %s", path) records "pwrite /x: No space left on device"
  * (errnum 0 leaves out the strerror part) and sets errno to errnum. */
 void err_set (int errnum, const char *fmt, ...) ATTR_PRINTF (2, 3);
+/* The same without the strerror part, for a message that says it all ("no such volume: x");
+ * err_errno still answers ERRNUM. */
+void err_set_plain (int errnum, const char *fmt, ...) ATTR_PRINTF (2, 3);
 /* Prepend context to the current message: "layer abc: <old message>". Keeps errno. */
 void err_prefix (const char *fmt, ...) ATTR_PRINTF (1, 2);
 const char *err_get (void); /* "" when none */

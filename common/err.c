@@ -26,6 +26,18 @@ err_set (int errnum, const char *fmt, ...)
 }
 
 void
+err_set_plain (int errnum, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (err_msg, ERR_MAX, fmt, ap);
+  va_end (ap);
+  err_num = errnum;
+  errno = errnum ? errnum : EIO;
+}
+
+void
 err_prefix (const char *fmt, ...)
 {
   char old[ERR_MAX];

@@ -9,7 +9,10 @@
 int
 gd_api_activate (struct gd_daemon *d, const json_t *req, json_t *reply)
 {
-  (void)d, (void)req;
+  (void)req;
+  if (d->vols)
+    return json_object_set_new (reply, "Implements",
+                                json_pack ("[ss]", "GraphDriver", "VolumeDriver"));
   return json_object_set_new (reply, "Implements", json_pack ("[s]", "GraphDriver"));
 }
 

@@ -66,6 +66,7 @@ gd_daemon_free (struct gd_daemon *d, bool forget)
   if (!d)
     return;
   teardown (d, forget);
+  vol_close (d->vols);
   pthread_rwlock_destroy (&d->lock);
   free (d->export_spec);
   free (d->default_home);

@@ -9,6 +9,7 @@
 #include "archive/archive.h"
 #include "common/common.h"
 #include "mounts/mounts.h"
+#include "volumes/volumes.h"
 
 /* ---- options.c: GraphDriver.Init's Opts ("buse.key=value") ------------------------ */
 struct gd_options {
@@ -57,6 +58,7 @@ struct gd_daemon {
   struct mm_metrics *metrics;   /* --metrics: counts every export's requests (may be NULL) */
   char *export_spec;            /* --export: the remote read-only export, started at Init */
   struct mm_export *export;
+  struct vol_store *vols; /* VolumeDriver.*: the volume store (NULL: no volumes); freed here */
 };
 /* DEFAULT_HOME (may be NULL): see default_home above.  OPTS may be NULL (defaults). */
 struct gd_daemon *gd_daemon_new (const char *state_dir, const char *default_home,

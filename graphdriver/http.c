@@ -36,6 +36,14 @@ static const struct gd_route routes[] = {
   { "/GraphDriver.DiffSize", GD_BODY_JSON, true, gd_api_diff_size, NULL, NULL },
   { "/GraphDriver.Diff", GD_BODY_TAR_OUT, true, NULL, NULL, gd_api_diff },
   { "/GraphDriver.ApplyDiff", GD_BODY_TAR_IN, true, NULL, gd_api_apply_diff, NULL },
+  { "/VolumeDriver.Create", GD_BODY_JSON, false, gd_vol_create, NULL, NULL },
+  { "/VolumeDriver.Remove", GD_BODY_JSON, false, gd_vol_remove, NULL, NULL },
+  { "/VolumeDriver.Mount", GD_BODY_JSON, false, gd_vol_mount, NULL, NULL },
+  { "/VolumeDriver.Unmount", GD_BODY_JSON, false, gd_vol_unmount, NULL, NULL },
+  { "/VolumeDriver.Path", GD_BODY_JSON, false, gd_vol_path, NULL, NULL },
+  { "/VolumeDriver.Get", GD_BODY_JSON, false, gd_vol_get, NULL, NULL },
+  { "/VolumeDriver.List", GD_BODY_JSON, false, gd_vol_list, NULL, NULL },
+  { "/VolumeDriver.Capabilities", GD_BODY_JSON, false, gd_vol_capabilities, NULL, NULL },
 };
 
 struct gd_http {

@@ -42,6 +42,16 @@ int gd_api_diff (struct gd_daemon *d, const json_t *req, ar_write_fn wr, void *c
 int gd_api_apply_diff (struct gd_daemon *d, const char *id, const char *parent, ar_read_fn rd,
                        void *ctx, json_t *reply);
 
+/* api-volumes.c: VolumeDriver.* (errors go in the reply's "Err": these return 0) */
+int gd_vol_create (struct gd_daemon *d, const json_t *req, json_t *reply);
+int gd_vol_remove (struct gd_daemon *d, const json_t *req, json_t *reply);
+int gd_vol_mount (struct gd_daemon *d, const json_t *req, json_t *reply);
+int gd_vol_unmount (struct gd_daemon *d, const json_t *req, json_t *reply);
+int gd_vol_path (struct gd_daemon *d, const json_t *req, json_t *reply);
+int gd_vol_get (struct gd_daemon *d, const json_t *req, json_t *reply);
+int gd_vol_list (struct gd_daemon *d, const json_t *req, json_t *reply);
+int gd_vol_capabilities (struct gd_daemon *d, const json_t *req, json_t *reply);
+
 enum gd_body {
   GD_BODY_JSON,    /* JSON in, JSON out */
   GD_BODY_TAR_IN,  /* tar upload (query ?id=&parent=), JSON out */

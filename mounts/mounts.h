@@ -109,5 +109,4 @@ int mm_metrics_listen (struct mm_metrics *m, const char *hostport, mm_gauges_fn 
 void mm_metrics_stop (struct mm_metrics *m);
 /* Free after every server that used a wrapped resolver is freed.  Accepts NULL. */
 void mm_metrics_free (struct mm_metrics *m);
-
 #endif

@@ -31,6 +31,9 @@ struct snap_info {
   size_t n_labels;
   int64_t created, updated; /* ns since the epoch */
   int64_t inodes;           /* at commit (committed snapshots), else -1 */
+  /* active, and mounted when an earlier snapshotter died: what was written through its
+   * mount after the device went may be lost, so it must not be committed */
+  bool lost_writes;
 };
 
 /* ---- meta.c: the records, one file <dir>/<id>.json each, written atomically --------- */

@@ -115,6 +115,8 @@ to_json (const struct snap_info *info)
                    "kind", kind_names[info->kind], "parent", info->parent, "labels", labels,
                    "created", (json_int_t)info->created, "updated", (json_int_t)info->updated,
                    "inodes", (json_int_t)info->inodes);
+  if (obj && info->lost_writes)
+    json_object_set_new (obj, "lost_writes", json_true ());
   return obj;
 }
 
@@ -141,6 +143,7 @@ from_json (const json_t *obj)
     goto bad;
   snprintf (info->id, sizeof info->id, "%s", id);
   info->created = created, info->updated = updated, info->inodes = inodes;
+  info->lost_writes = json_is_true (json_object_get (obj, "lost_writes"));
   json_object_foreach (labels, lk, lv)
   {
     if (!json_is_string (lv) || snap_info_set_label (info, lk, json_string_value (lv)) == -1)

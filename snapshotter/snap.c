@@ -13,8 +13,10 @@
  * every call: they are short (Prepare is O(1); a mount is the slow part, and the mount
  * manager serialises mounts anyway) and containerd's GC walks the whole list, which must
  * not see a half-made change.  So two racing Mounts of one key make one mount. */
+#include <fcntl.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "snapshotter/internal.h"
 
@@ -22,6 +24,7 @@ struct snap {
   pthread_mutex_t lock;
   struct snap_meta *meta;
   struct snap_engine *eng;
+  char *clean_marker; /* <home>/state/clean-stop: there while no snapshotter runs on the home */
 };
 
 /* Is S valid UTF-8 (what containerd's Go side and our JSON records can hold)? */
@@ -130,8 +133,14 @@ list_ids (struct snap *s, struct ids *ids)
 /* Make the records and the layers agree after a crash: every active or view snapshot that
  * was mounted held mounted again, nothing else held.  Errors are logged (the next Mounts
  * tries again). */
+/* CRASHED: the last snapshotter did not stop cleanly.  Active snapshots it held mounted
+ * then lost their device with it; whatever containerd wrote into their mounts after that (an
+ * unpack goes on writing into the page cache without an error) was dropped when the dead
+ * device's mounts were reaped.  Such a snapshot is marked (on disk) so that Commit refuses
+ * it: containerd then unpacks the layer again instead of sealing a partial one.  One never
+ * mounted had no device to lose and is not marked. */
 static void
-reconcile (struct snap *s)
+reconcile (struct snap *s, bool crashed)
 {
   struct ids ids;
 
@@ -151,6 +160,15 @@ reconcile (struct snap *s)
     CLEANUP_FREE char *dir = NULL;
     if (info->kind == SNAP_COMMITTED)
       continue;
+    if (crashed && info->kind == SNAP_ACTIVE && !info->lost_writes &&
+        snap_engine_mounted (s->eng, info->id)) {
+      info->lost_writes = true;
+      if (meta_save (s->meta, info) == -1)
+        log_error ("snapshot %s: %s", info->key, err_get ());
+      log_warn ("snapshot %s was mounted when the snapshotter died: writes since may be lost; "
+                "it will not be committed",
+                info->key);
+    }
     if (!snap_engine_exists (s->eng, info->id))
       log_error ("snapshot %s: its layer %s is missing", info->key, info->id);
     else if (snap_engine_mounted (s->eng, info->id) &&
@@ -175,8 +193,14 @@ snap_open (const char *home, const struct snap_opts *o)
     snap_close (s);
     return NULL;
   }
-  reconcile (s);
-  log_info ("snapshotter: %zu snapshots", meta_count (s->meta));
+  /* The marker of a clean stop is taken away while this process runs. */
+  s->clean_marker = xasprintf ("%s/state/clean-stop", home);
+  bool crashed = s->clean_marker && access (s->clean_marker, F_OK) != 0;
+  if (s->clean_marker && unlink (s->clean_marker) == 0)
+    fsync_dir_of (s->clean_marker);
+  reconcile (s, crashed);
+  log_info ("snapshotter: %zu snapshots%s", meta_count (s->meta),
+            crashed ? " (the last run did not stop cleanly)" : "");
   return s;
 }
 
@@ -187,6 +211,16 @@ snap_close (struct snap *s)
     return;
   meta_close (s->meta);
   snap_engine_close (s->eng);
+  /* every mount was flushed and unmounted: a clean stop */
+  if (s->clean_marker && s->eng) {
+    int fd = open (s->clean_marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      fsync (fd);
+      close (fd);
+      fsync_dir_of (s->clean_marker);
+    }
+  }
+  free (s->clean_marker);
   pthread_mutex_destroy (&s->lock);
   free (s);
 }
@@ -376,6 +410,13 @@ commit_locked (struct snap *s, const char *name, const char *key, const struct s
   }
   if (info->kind != SNAP_ACTIVE) {
     err_set (EBUSY, "snapshot %s is not active", key);
+    return -1;
+  }
+  if (info->lost_writes) {
+    err_set_plain (EBUSY,
+                   "snapshot %s was mounted when buse's snapshotter died: writes made through "
+                   "it since may be lost, so it is not committed (remove it and write it again)",
+                   key);
     return -1;
   }
   /* The new record first, in memory: nothing on disk changes until the layer is sealed. */

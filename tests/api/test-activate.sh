@@ -9,7 +9,7 @@ api_start
 ok "socket mode 0600"
 
 ok_call Plugin.Activate ""
-assert_eq "$(jq -c . <<<"$BODY")" '{"Implements":["GraphDriver"]}' "Activate"
+assert_eq "$(jq -c . <<<"$BODY")" '{"Implements":["GraphDriver","VolumeDriver"]}' "Activate"
 ok_call GraphDriver.Capabilities '{}'
 assert_eq "$(jq -c . <<<"$BODY")" '{"Capabilities":{"ReproducesExactDiffs":false}}' "Capabilities"
 
@@ -31,4 +31,13 @@ jq -e --arg h "$T/home" '.Status | any(.[1] == $h)' <<<"$BODY" >/dev/null || fai
 ok "Status is a list of pairs: $BODY"
 # dockerd's Host header is empty; a missing one must work too
 out=$(curl -sf --unix-socket "$SOCK" -H 'Host;' -X POST http://plugin/Plugin.Activate)
-assert_eq "$out" '{"Implements":["GraphDriver"]}' "Activate with an empty Host"
+assert_eq "$out" '{"Implements":["GraphDriver","VolumeDriver"]}' "Activate with an empty Host"
+# --no-volumes: only the graphdriver API
+stop_pid "$BUSE_PID"
+BUSE_ARGS=(serve --socket "$SOCK" --state "$T/state2" --no-volumes)
+api_start
+ok_call Plugin.Activate ""
+assert_eq "$(jq -c . <<<"$BODY")" '{"Implements":["GraphDriver"]}' "Activate with --no-volumes"
+call VolumeDriver.List '{}'
+jq -e '.Err | test("no volumes")' <<<"$BODY" >/dev/null || fail "VolumeDriver.List with --no-volumes: $BODY"
+ok "VolumeDriver.* with --no-volumes: $(jq -r .Err <<<"$BODY")"

@@ -12,10 +12,12 @@ below = {
     "attach": ["common", "nbd"],
     "layers": ["common"],
     "mounts": ["common", "nbd", "attach", "layers"],
+    "volumes": ["common", "nbd", "attach", "layers", "mounts"],
     "archive": ["common", "layers", "mounts"],
-    "graphdriver": ["common", "nbd", "attach", "layers", "mounts", "archive"],
+    "graphdriver": ["common", "nbd", "attach", "layers", "mounts", "volumes", "archive"],
     "snapshotter": ["common", "nbd", "attach", "layers", "mounts", "archive"],
-    "cli": ["common", "nbd", "attach", "layers", "mounts", "archive", "graphdriver", "snapshotter"],
+    "cli": ["common", "nbd", "attach", "layers", "mounts", "volumes", "archive", "graphdriver",
+            "snapshotter"],
 }
 public = {m: m + "/" + m + ".h" for m in below}
 public["nbd"] = "nbd/nbds.h"

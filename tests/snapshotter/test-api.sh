@@ -116,11 +116,26 @@ assert_unmounted "$lsrc" "a never-mounted snapshot after restart"
 expect_status 0 Mounts "$($PB key a3)" "mounts after restart"
 assert_eq "$(source_of "$LAST")" "$src3" "the same path after restart"
 assert_eq "$(cat "$src3/f3")" synced "active snapshot data after kill -9"
+# lazy was never mounted, so nothing of it was lost: it is not marked, it commits.
 expect_status 0 Mounts "$($PB key lazy)" "mounts after restart of a never-mounted snapshot"
 assert_eq "$(cat "$(source_of "$LAST")/f2")" layer2 "it reads its parent"
+expect_status 0 Commit "$($PB commit lazyc lazy)" "commit of a snapshot not mounted at the kill -9"
+# a3 was mounted when the snapshotter died: writes made through it after that may be lost (an
+# unpack's are dropped with the dead device's mounts), so Commit refuses it, also after a
+# second restart; an active snapshot prepared after the crash commits.
+expect_status 9 Commit "$($PB commit a3c a3)" "commit of a snapshot mounted at the kill -9"
+grep -q 'a3 was mounted when' <<<"$LAST" || fail "the refusal does not say why: $LAST"
+stop_snap_pid "$SNAP_PID"
+start_snap
+expect_status 9 Commit "$($PB commit a3c a3)" "the same after a clean restart"
+expect_status 0 Prepare "$($PB prepare a4 c1)" "prepare a4 after the crash"
+stop_snap_pid "$SNAP_PID" # a clean stop: nothing is marked
+start_snap
+expect_status 0 Commit "$($PB commit c4 a4)" "commit of a4 after a clean restart"
+expect_status 0 Remove "$($PB key c4)" "remove c4"
 
 # Remove leaves first, then Cleanup: nothing left in the store.
-for k in lazy a3 v1 c2 c1; do expect_status 0 Remove "$($PB key "$k")" "remove $k"; done
+for k in lazyc a3 v1 c2 c1; do expect_status 0 Remove "$($PB key "$k")" "remove $k"; done
 expect_status 5 Remove "$($PB key c1)" "remove again"
 expect_status 0 Cleanup "" "cleanup"
 assert_eq "$(ls "$T/home/layers" | wc -l)" 0 "no layers left"
