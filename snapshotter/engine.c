@@ -121,6 +121,12 @@ snap_engine_list (struct snap_engine *e, int (*fn) (void *ctx, const char *id), 
 }
 
 char *
+snap_engine_path (struct snap_engine *e, const char *id)
+{
+  return xasprintf ("%s/mnt/%s/rootfs", e->home, id);
+}
+
+char *
 snap_engine_mount (struct snap_engine *e, const char *id)
 {
   bool held = mm_count (e->mounts, id) > 0;
@@ -148,6 +154,37 @@ snap_engine_mounted (struct snap_engine *e, const char *id)
   return mm_count (e->mounts, id) > 0;
 }
 
+/* Used inodes of the ext4 on an unmounted layer, from its superblock read through the
+ * stack (no device, no mount).  The counts there are exact for a filesystem that was
+ * unmounted cleanly or never mounted, which is what an unmounted snapshot holds: a
+ * committed parent (unmounted at its commit) or mke2fs's base, under an empty top diff. */
+static int
+sb_inodes (struct snap_engine *e, const char *id, int64_t *inodes)
+{
+  struct layer_stack *ls = layer_stack_open (e->st, id, false);
+  unsigned char sb[1024];
+  uint32_t count, free_count;
+  uint16_t magic;
+
+  if (!ls)
+    return -1;
+  if (layer_stack_pread (ls, sb, sizeof sb, 1024) == -1) {
+    layer_stack_close (ls);
+    return -1;
+  }
+  layer_stack_close (ls);
+  count = (uint32_t)sb[0] | (uint32_t)sb[1] << 8 | (uint32_t)sb[2] << 16 | (uint32_t)sb[3] << 24;
+  free_count =
+      (uint32_t)sb[16] | (uint32_t)sb[17] << 8 | (uint32_t)sb[18] << 16 | (uint32_t)sb[19] << 24;
+  magic = (uint16_t)(sb[56] | sb[57] << 8);
+  if (magic != 0xef53 || free_count > count) {
+    err_set (EINVAL, "layer %s: no ext4 superblock", id);
+    return -1;
+  }
+  *inodes = (int64_t)(count - free_count);
+  return 0;
+}
+
 int
 snap_engine_usage (struct snap_engine *e, const char *id, int64_t *bytes, int64_t *inodes)
 {
@@ -159,7 +196,12 @@ snap_engine_usage (struct snap_engine *e, const char *id, int64_t *bytes, int64_
     return -1;
   *bytes = (int64_t)info.disk_bytes;
   *inodes = -1;
-  if (snap_engine_mounted (e, id) && statfs (fs, &sf) == 0 && sf.f_files >= sf.f_ffree)
-    *inodes = (int64_t)(sf.f_files - sf.f_ffree);
+  if (snap_engine_mounted (e, id)) {
+    if (statfs (fs, &sf) == 0 && sf.f_files >= sf.f_ffree)
+      *inodes = (int64_t)(sf.f_files - sf.f_ffree);
+  } else if (sb_inodes (e, id, inodes) == -1) {
+    log_debug ("snap", "usage of %s: %s", id, err_get ());
+    *inodes = -1;
+  }
   return 0;
 }

@@ -25,6 +25,9 @@ bool snap_engine_exists (struct snap_engine *e, const char *id);
 /* Calls FN for every layer id of the store; stops at FN's first non-zero. */
 int snap_engine_list (struct snap_engine *e, int (*fn) (void *ctx, const char *id), void *ctx);
 
+/* <home>/mnt/<id>/rootfs, where snap_engine_mount mounts ID; nothing is mounted (caller
+ * frees).  The directory does not exist before ID's first mount. */
+char *snap_engine_path (struct snap_engine *e, const char *id);
 /* Hold layer ID mounted (one reference, kept across restarts): returns
  * <home>/mnt/<id>/rootfs (caller frees).  Idempotent: a held layer is checked (and mounted
  * again if its mount died) and its path returned. */
@@ -33,7 +36,8 @@ char *snap_engine_mount (struct snap_engine *e, const char *id);
 int snap_engine_unmount (struct snap_engine *e, const char *id);
 bool snap_engine_mounted (struct snap_engine *e, const char *id);
 
-/* Host bytes held by ID's own diff; used inodes of its filesystem when mounted (else -1). */
+/* Host bytes held by ID's own diff; used inodes of its filesystem: live when mounted, else
+ * from its superblock (-1 when that cannot be read). */
 int snap_engine_usage (struct snap_engine *e, const char *id, int64_t *bytes, int64_t *inodes);
 
 #endif

@@ -2,11 +2,17 @@
  * the engine (engine.h), with the rules and error kinds of containerd's own snapshotters
  * (snapshots/storage/bolt.go, snapshots/testsuite).
  *
- * Ordering for crashes: a layer is made (and mounted) before its record is written, and a
- * record is dropped before its layer is removed, so kill -9 at any point leaves at worst a
- * layer no record owns, which Cleanup reaps.  One lock serialises every call: they are
- * short (Prepare is O(1); a mount is the slow part) and containerd's GC walks the whole
- * list, which must not see a half-made change. */
+ * Lazy mounts: Prepare makes the layer and the record only (O(1) whatever the parent's
+ * size); the device is attached and the ext4 mounted by the first Mounts (see mount_now for
+ * the callers that use Prepare's own mounts at once, which get them mounted).  A snapshot
+ * never mounted reads exactly its parent, so Commit and Remove of one need no mount.
+ *
+ * Ordering for crashes: a layer is made (and, when mounted at once, mounted) before its
+ * record is written, and a record is dropped before its layer is removed, so kill -9 at any
+ * point leaves at worst a layer no record owns, which Cleanup reaps.  One lock serialises
+ * every call: they are short (Prepare is O(1); a mount is the slow part, and the mount
+ * manager serialises mounts anyway) and containerd's GC walks the whole list, which must
+ * not see a half-made change.  So two racing Mounts of one key make one mount. */
 #include <fcntl.h>
 #include <string.h>
 #include <sys/random.h>
@@ -124,13 +130,15 @@ list_ids (struct snap *s, struct ids *ids)
   return 0;
 }
 
-/* Make the records and the layers agree after a crash: every active or view snapshot held
- * mounted, nothing else held.  Errors are logged (the next Mounts tries again). */
+/* Make the records and the layers agree after a crash: every active or view snapshot that
+ * was mounted held mounted again, nothing else held.  Errors are logged (the next Mounts
+ * tries again). */
 /* CRASHED: the last snapshotter did not stop cleanly.  Active snapshots it held mounted
  * then lost their device with it; whatever containerd wrote into their mounts after that (an
  * unpack goes on writing into the page cache without an error) was dropped when the dead
  * device's mounts were reaped.  Such a snapshot is marked (on disk) so that Commit refuses
- * it: containerd then unpacks the layer again instead of sealing a partial one. */
+ * it: containerd then unpacks the layer again instead of sealing a partial one.  One never
+ * mounted had no device to lose and is not marked. */
 static void
 reconcile (struct snap *s, bool crashed)
 {
@@ -145,6 +153,8 @@ reconcile (struct snap *s, bool crashed)
     }
     free (ids.v);
   }
+  /* Those that were mounted are mounted again (the mount manager kept their references);
+   * those never mounted stay so until their first Mounts. */
   for (size_t i = 0; i < meta_count (s->meta); i++) {
     struct snap_info *info = meta_at (s->meta, i);
     CLEANUP_FREE char *dir = NULL;
@@ -161,7 +171,8 @@ reconcile (struct snap *s, bool crashed)
     }
     if (!snap_engine_exists (s->eng, info->id))
       log_error ("snapshot %s: its layer %s is missing", info->key, info->id);
-    else if (!(dir = snap_engine_mount (s->eng, info->id)))
+    else if (snap_engine_mounted (s->eng, info->id) &&
+             !(dir = snap_engine_mount (s->eng, info->id)))
       log_warn ("snapshot %s: %s (the next Mounts tries again)", info->key, err_get ());
   }
 }
@@ -229,10 +240,11 @@ new_id (char *id, size_t len)
   return 0;
 }
 
+/* *MNT for INFO: mounted first when MOUNT, else only the path (mounted by Mounts). */
 static int
-fill_mount (struct snap *s, const struct snap_info *info, struct snap_mount *mnt)
+fill_mount (struct snap *s, const struct snap_info *info, bool mount, struct snap_mount *mnt)
 {
-  mnt->source = snap_engine_mount (s->eng, info->id);
+  mnt->source = mount ? snap_engine_mount (s->eng, info->id) : snap_engine_path (s->eng, info->id);
   if (!mnt->source) {
     err_prefix ("snapshot %s", info->key);
     return -1;
@@ -262,11 +274,38 @@ new_info (const char *key, const char *parent, enum snap_kind kind, const struct
   return info;
 }
 
+/* Does the caller of this Prepare or View use the mounts it returns at once, without a
+ * Mounts call?  containerd's differ (View, CreateDiff), its unpacker (keys "extract-<nonce>
+ * <chain id>", snapshots.UnpackKeyFormat) and dockerd's init layer ("<container>-init")
+ * do; a container's snapshot (ctr run, dockerd, CRI, BuildKit) is prepared and then
+ * mounted by Mounts when its task starts.  KEY is as containerd's metadata store sends it,
+ * "<namespace>/<n>/<key>".  A caller that guesses wrong gets ENOENT from its bind (the
+ * directory exists only once mounted), never an empty directory of the host. */
+static bool
+mount_now (enum snap_kind kind, const char *key)
+{
+  const char *k = key, *p;
+  size_t n;
+
+  if (kind == SNAP_VIEW)
+    return true;
+  if ((p = strchr (key, '/')) && p[1] >= '0' && p[1] <= '9') {
+    const char *q = p + 1;
+    while (*q >= '0' && *q <= '9')
+      q++;
+    if (*q == '/')
+      k = q + 1;
+  }
+  n = strlen (k);
+  return strncmp (k, "extract-", 8) == 0 || (n >= 5 && strcmp (k + n - 5, "-init") == 0);
+}
+
 static int
 prepare_locked (struct snap *s, enum snap_kind kind, const char *key, const char *parent,
                 const struct snap_label *labels, size_t n_labels, struct snap_mount *mnt)
 {
   struct snap_info *p = parent ? meta_find (s->meta, parent) : NULL, *info;
+  bool now;
 
   if (parent && !p) {
     err_set (ENOENT, "parent snapshot %s does not exist", parent);
@@ -282,14 +321,15 @@ prepare_locked (struct snap *s, enum snap_kind kind, const char *key, const char
   }
   if (!(info = new_info (key, parent, kind, labels, n_labels)))
     return -1;
+  now = mount_now (kind, key);
   if (snap_engine_create (s->eng, info->id, p ? p->id : NULL) == -1)
     goto err;
-  if (fill_mount (s, info, mnt) == -1)
+  if (fill_mount (s, info, now, mnt) == -1)
     goto err_layer;
   if (meta_add (s->meta, info) == -1)
     goto err_mount;
-  log_info ("%s %s: layer %s over %s", kind == SNAP_VIEW ? "view" : "prepare", key, info->id,
-            p ? p->id : "the base");
+  log_info ("%s %s: layer %s over %s%s", kind == SNAP_VIEW ? "view" : "prepare", key, info->id,
+            p ? p->id : "the base", now ? ", mounted" : "");
   return 0;
 err_mount:
   free (mnt->source);
@@ -348,7 +388,7 @@ snap_mounts (struct snap *s, const char *key, struct snap_mount *mnt)
     return -1;
   pthread_mutex_lock (&s->lock);
   if ((info = find_live (s, key)))
-    r = fill_mount (s, info, mnt);
+    r = fill_mount (s, info, true, mnt);
   pthread_mutex_unlock (&s->lock);
   return r;
 }

@@ -22,8 +22,8 @@ struct snap_opts {
 
 struct snap;
 /* Open the snapshotter on HOME: the layer store, the engine, and every snapshot record, with
- * the active snapshots mounted again, so it knows every snapshot before it serves.  O may be
- * NULL (defaults).  NULL + err. */
+ * the snapshots that were mounted mounted again (the others wait for their first Mounts), so
+ * it knows every snapshot before it serves.  O may be NULL (defaults).  NULL + err. */
 struct snap *snap_open (const char *home, const struct snap_opts *o);
 void snap_close (struct snap *s); /* accepts NULL */
 

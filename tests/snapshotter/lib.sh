@@ -56,6 +56,24 @@ dump_logs() {
   return 0
 }
 
+# source_of OUTPUT: the source of the first mount of a Prepare/View/Mounts reply
+source_of() { printf '%s\n' "$1" | $PB decode mounts | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["source"])'; }
+
+# assert_unmounted SRC WHAT: the snapshot of mount source SRC (<home>/mnt/<id>/rootfs) has no
+# mount, no directory and no device; assert_mounted SRC WHAT: it is an ext4 mount.
+assert_unmounted() {
+  local dir=${1%/rootfs} id
+  id=$(basename "$dir")
+  ! grep -q " $dir/" /proc/mounts || fail "$2: mounted: $(grep " $dir/" /proc/mounts)"
+  [ ! -e "$dir" ] || fail "$2: $dir exists"
+  ! losetup -l -n -O BACK-FILE | grep -q "$id" || fail "$2: a loop device: $(losetup -l | grep "$id")"
+  ! pgrep -f "nbdfuse.*$id" >/dev/null || fail "$2: an nbdfuse runs for it"
+  ok "$2: not mounted, no device"
+}
+assert_mounted() {
+  assert_eq "$(findmnt -n -o FSTYPE --mountpoint "$1")" ext4 "$2: mounted"
+}
+
 # (a test tool: under ASan its exit-time leaks of the gRPC core do not count)
 snapcall() { ASAN_OPTIONS=detect_leaks=0 "$SNAPCALL" "$T/snap.sock" "$SVC/$1" "${2:-}"; }
 

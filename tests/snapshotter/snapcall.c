@@ -5,10 +5,13 @@
  *
  * Sends the bytes as the one request message ("none": no message at all), then prints each
  * reply message as "msg HEX" and last "status CODE MESSAGE".  Exit 0 when the call got a
- * status (whatever it is), 1 otherwise. */
+ * status (whatever it is), 1 otherwise.  SNAPCALL_TIME=1 in the environment adds a last line
+ * "time_ms MS": the call alone, from its start to its status (connecting included, process
+ * and gRPC start-up not), for latency measurements (tests/snapshotter/time-prepare.sh). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
@@ -22,6 +25,15 @@ wait_tag (void *tag)
 {
   grpc_event ev = grpc_completion_queue_pluck (cq, tag, gpr_inf_future (GPR_CLOCK_REALTIME), NULL);
   return ev.type == GRPC_OP_COMPLETE && ev.success;
+}
+
+static double
+now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 static unsigned char *
@@ -86,6 +98,7 @@ main (int argc, char **argv)
   grpc_channel *ch;
   grpc_call *call;
   int ok;
+  double t0;
 
   if (argc < 3) {
     fprintf (stderr, "usage: snapcall SOCKET METHOD [HEX|@FILE|zeros:N|none]\n");
@@ -98,6 +111,7 @@ main (int argc, char **argv)
   creds = grpc_insecure_credentials_create ();
   ch = grpc_channel_create (target, creds, NULL);
   method = grpc_slice_from_copied_string (argv[2]);
+  t0 = now_ms ();
   call = grpc_channel_create_call (
       ch, NULL, 0, cq, method, NULL,
       gpr_time_add (gpr_now (GPR_CLOCK_REALTIME), gpr_time_from_seconds (60, GPR_TIMESPAN)), NULL);
@@ -146,6 +160,8 @@ main (int argc, char **argv)
   ok = wait_tag ((void *)3);
   msg = ok ? grpc_slice_to_c_string (details) : NULL;
   printf ("status %d %s\n", (int)status, msg ? msg : "");
+  if (getenv ("SNAPCALL_TIME"))
+    printf ("time_ms %.3f\n", now_ms () - t0);
   fflush (stdout);
   return ok ? 0 : 1;
 }

@@ -30,9 +30,41 @@ info=$(printf '%s\n' "$LAST" | $PB decode info)
 assert_eq "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["kind"], d["parent"] or "-", d["labels"])' "$info")" \
   "committed - {'containerd.io/snapshot.ref': 'x'}" "committed info (labels replaced, not inherited)"
 
+# Prepare makes the layer and the record only: no device, no mount until the first Mounts,
+# which returns the path Prepare named.
 expect_status 0 Prepare "$($PB prepare a2 c1)" "prepare a child"
-src2=$(printf '%s\n' "$LAST" | $PB decode mounts | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["source"])')
+src2=$(source_of "$LAST")
+assert_unmounted "$src2" "a prepared child"
+expect_status 0 Mounts "$($PB key a2)" "mounts of the child"
+assert_eq "$(source_of "$LAST")" "$src2" "Mounts returns the path Prepare returned"
+assert_mounted "$src2" "the child after Mounts"
 assert_eq "$(cat "$src2/f1")" layer1 "the child reads its parent"
+expect_status 0 Mounts "$($PB key a2)" "mounts again"
+assert_eq "$(grep -c " ${src2%/rootfs}/" /proc/mounts)" 2 "one mount (fs and its rootfs bind) after two Mounts"
+
+# A snapshot never mounted: Usage reads its ext4 unmounted, Commit gives a usable parent,
+# Remove does not mount it.
+expect_status 0 Prepare "$($PB prepare n1 c1)" "prepare, never mounted"
+nsrc=$(source_of "$LAST")
+expect_status 0 Usage "$($PB key n1)" "usage of a never-mounted snapshot"
+inodes=$(printf '%s\n' "$LAST" | $PB decode usage | python3 -c 'import json,sys; print(json.load(sys.stdin)["inodes"])')
+[ "$inodes" -gt 12 ] || fail "inodes of a never-mounted snapshot: $inodes"
+ok "inodes of a never-mounted snapshot: $inodes"
+expect_status 0 Commit "$($PB commit cn n1)" "commit of a never-mounted snapshot"
+assert_unmounted "$nsrc" "the never-mounted snapshot after commit"
+expect_status 0 Prepare "$($PB prepare n2 cn)" "prepare on the never-mounted parent"
+expect_status 0 Mounts "$($PB key n2)" "mounts on the never-mounted parent"
+nsrc2=$(source_of "$LAST")
+assert_eq "$(cat "$nsrc2/f1")" layer1 "a child of a commit that was never mounted reads the grandparent"
+[ -d "$nsrc2/d" ] || fail "no d in the child of a never-mounted commit"
+echo n2 >"$nsrc2/n2"
+expect_status 0 Prepare "$($PB prepare n3 cn)" "prepare to remove"
+expect_status 0 Remove "$($PB key n3)" "remove of a never-mounted snapshot"
+grep -q "remove n3" "$T/snap.log" || fail "no remove of n3 in the log"
+! grep -q "layer $(basename "${nsrc%/rootfs}") attached" "$T/snap.log" ||
+  fail "the never-mounted snapshot was mounted: $(grep "$(basename "${nsrc%/rootfs}")" "$T/snap.log")"
+ok "nothing of the never-mounted snapshot was ever mounted"
+for k in n2 cn; do expect_status 0 Remove "$($PB key "$k")" "remove $k"; done
 rm "$src2/f1"
 echo layer2 >"$src2/f2"
 expect_status 0 View "$($PB view v1 c1)" "view"
@@ -42,7 +74,8 @@ expect_status 9 Commit "$($PB commit c3 v1)" "commit of a view"
 expect_status 9 Remove "$($PB key c1)" "remove of a snapshot with children"
 expect_status 0 Commit "$($PB commit c2 a2)" "commit the child"
 expect_status 0 Prepare "$($PB prepare a3 c2)" "prepare a grandchild"
-src3=$(printf '%s\n' "$LAST" | $PB decode mounts | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["source"])')
+expect_status 0 Mounts "$($PB key a3)" "mounts of the grandchild"
+src3=$(source_of "$LAST")
 [ ! -e "$src3/f1" ] && [ "$(cat "$src3/f2")" = layer2 ] || fail "grandchild content"
 ok "grandchild sees the delete and the add"
 
@@ -67,6 +100,8 @@ expect_status 0 Usage "$($PB key a3)" "usage"
 expect_status 5 Usage "$($PB key nosuch)" "usage of a missing key"
 
 # Records exact after kill -9; an active snapshot's data (synced) kept, mounted again.
+expect_status 0 Prepare "$($PB prepare lazy c2)" "prepare, not mounted before the kill"
+lsrc=$(source_of "$LAST")
 expect_status 0 List "" "list before kill"
 before=$(printf '%s\n' "$LAST" | $PB decode list | python3 -c 'import json,sys; print(json.dumps(sorted((i for l in sys.stdin for i in json.loads(l)), key=lambda i: i["name"])))')
 echo synced >"$src3/f3"
@@ -76,8 +111,15 @@ start_snap
 expect_status 0 List "" "list after kill -9"
 after=$(printf '%s\n' "$LAST" | $PB decode list | python3 -c 'import json,sys; print(json.dumps(sorted((i for l in sys.stdin for i in json.loads(l)), key=lambda i: i["name"])))')
 assert_eq "$after" "$before" "records after kill -9"
+assert_mounted "$src3" "a mounted snapshot, mounted again at restart"
+assert_unmounted "$lsrc" "a never-mounted snapshot after restart"
 expect_status 0 Mounts "$($PB key a3)" "mounts after restart"
+assert_eq "$(source_of "$LAST")" "$src3" "the same path after restart"
 assert_eq "$(cat "$src3/f3")" synced "active snapshot data after kill -9"
+# lazy was never mounted, so nothing of it was lost: it is not marked, it commits.
+expect_status 0 Mounts "$($PB key lazy)" "mounts after restart of a never-mounted snapshot"
+assert_eq "$(cat "$(source_of "$LAST")/f2")" layer2 "it reads its parent"
+expect_status 0 Commit "$($PB commit lazyc lazy)" "commit of a snapshot not mounted at the kill -9"
 # a3 was mounted when the snapshotter died: writes made through it after that may be lost (an
 # unpack's are dropped with the dead device's mounts), so Commit refuses it, also after a
 # second restart; an active snapshot prepared after the crash commits.
@@ -93,7 +135,7 @@ expect_status 0 Commit "$($PB commit c4 a4)" "commit of a4 after a clean restart
 expect_status 0 Remove "$($PB key c4)" "remove c4"
 
 # Remove leaves first, then Cleanup: nothing left in the store.
-for k in a3 v1 c2 c1; do expect_status 0 Remove "$($PB key "$k")" "remove $k"; done
+for k in lazyc a3 v1 c2 c1; do expect_status 0 Remove "$($PB key "$k")" "remove $k"; done
 expect_status 5 Remove "$($PB key c1)" "remove again"
 expect_status 0 Cleanup "" "cleanup"
 assert_eq "$(ls "$T/home/layers" | wc -l)" 0 "no layers left"
