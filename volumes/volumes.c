@@ -461,9 +461,11 @@ describe (struct vol_store *v, const char *name, json_t *rec)
   time_t t = (time_t)json_integer_value (json_object_get (rec, "CreatedAt"));
   struct tm tm;
 
-  json_object_foreach (rec, key, val) if (strcmp (key, "Name") && strcmp (key, "CreatedAt") &&
-                                          strcmp (key, "MountIDs"))
+  json_object_foreach (rec, key, val)
+  {
+    if (strcmp (key, "Name") && strcmp (key, "CreatedAt") && strcmp (key, "MountIDs"))
       json_object_set (status, key, val);
+  }
   if (layer_info (v->st, name, &info) == 0)
     json_object_set_new (status, "DiskBytes", json_integer ((json_int_t)info.disk_bytes));
   json_object_set_new (status, "Mounts", json_integer (mm_count (v->mounts, name)));
