@@ -274,30 +274,46 @@ new_info (const char *key, const char *parent, enum snap_kind kind, const struct
   return info;
 }
 
-/* Does the caller of this Prepare or View use the mounts it returns at once, without a
- * Mounts call?  containerd's differ (View, CreateDiff), its unpacker (keys "extract-<nonce>
- * <chain id>", snapshots.UnpackKeyFormat) and dockerd's init layer ("<container>-init")
- * do; a container's snapshot (ctr run, dockerd, CRI, BuildKit) is prepared and then
- * mounted by Mounts when its task starts.  KEY is as containerd's metadata store sends it,
- * "<namespace>/<n>/<key>".  A caller that guesses wrong gets ENOENT from its bind (the
- * directory exists only once mounted), never an empty directory of the host. */
-static bool
-mount_now (enum snap_kind kind, const char *key)
+/* KEY without the "<namespace>/<n>/" containerd's metadata store puts before it. */
+static const char *
+client_key (const char *key)
 {
-  const char *k = key, *p;
-  size_t n;
+  const char *p = key ? strchr (key, '/') : NULL, *q;
 
-  if (kind == SNAP_VIEW)
+  if (!p || p[1] < '0' || p[1] > '9')
+    return key;
+  for (q = p + 1; *q >= '0' && *q <= '9'; q++)
+    ;
+  return *q == '/' ? q + 1 : key;
+}
+
+static bool
+ends_with (const char *s, const char *tail)
+{
+  size_t n = strlen (s), t = strlen (tail);
+  return n >= t && strcmp (s + n - t, tail) == 0;
+}
+
+/* Does the caller of this Prepare or View use the mounts it returns at once, without a
+ * Mounts call?  Then it is mounted before Prepare returns.  Those that do: containerd's
+ * differ (every View), its unpacker (keys "extract-<nonce> <chain id>",
+ * snapshots.UnpackKeyFormat), dockerd's init layer ("<container>-init-key") and its classic
+ * builder (a random 64-hex key over an image).  Those that do not, mounted by the first
+ * Mounts: dockerd's container layer (over "<container>-init"), `ctr run`, `ctr snapshots
+ * prepare` and any other key.  CRI's 64-hex container ids look like the classic builder's
+ * keys and are mounted at once (correct, only not lazy).  A caller guessed wrong gets ENOENT
+ * from its bind (the directory exists only once mounted), never an empty directory. */
+static bool
+mount_now (enum snap_kind kind, const char *key, const char *parent)
+{
+  const char *k = client_key (key);
+  size_t n = strspn (k, "0123456789abcdef");
+
+  if (kind == SNAP_VIEW || strncmp (k, "extract-", 8) == 0 || ends_with (k, "-init-key"))
     return true;
-  if ((p = strchr (key, '/')) && p[1] >= '0' && p[1] <= '9') {
-    const char *q = p + 1;
-    while (*q >= '0' && *q <= '9')
-      q++;
-    if (*q == '/')
-      k = q + 1;
-  }
-  n = strlen (k);
-  return strncmp (k, "extract-", 8) == 0 || (n >= 5 && strcmp (k + n - 5, "-init") == 0);
+  if (parent && ends_with (client_key (parent), "-init"))
+    return false;
+  return n == 64 && k[n] == '\0';
 }
 
 static int
@@ -321,7 +337,7 @@ prepare_locked (struct snap *s, enum snap_kind kind, const char *key, const char
   }
   if (!(info = new_info (key, parent, kind, labels, n_labels)))
     return -1;
-  now = mount_now (kind, key);
+  now = mount_now (kind, key, parent);
   if (snap_engine_create (s->eng, info->id, p ? p->id : NULL) == -1)
     goto err;
   if (fill_mount (s, info, now, mnt) == -1)

@@ -65,6 +65,18 @@ grep -q "remove n3" "$T/snap.log" || fail "no remove of n3 in the log"
   fail "the never-mounted snapshot was mounted: $(grep "$(basename "${nsrc%/rootfs}")" "$T/snap.log")"
 ok "nothing of the never-mounted snapshot was ever mounted"
 for k in n2 cn; do expect_status 0 Remove "$($PB key "$k")" "remove $k"; done
+
+# The callers that use Prepare's mounts without Mounts get them mounted at once: dockerd's
+# init layer and classic builder (a 64-hex key); its container layer over "<id>-init" not.
+hex=$(printf '%064d' 7 | tr 0 a)
+expect_status 0 Prepare "$($PB prepare "m/1/$hex-init-key" c1)" "prepare of an init layer"
+assert_mounted "$(source_of "$LAST")" "an init layer at once"
+expect_status 0 Commit "$($PB commit "m/2/$hex-init" "m/1/$hex-init-key")" "commit the init layer"
+expect_status 0 Prepare "$($PB prepare "m/3/$hex" "m/2/$hex-init")" "prepare of a container layer"
+assert_unmounted "$(source_of "$LAST")" "a container layer over an init layer"
+expect_status 0 Prepare "$($PB prepare "m/4/${hex/a/b}" c1)" "prepare of a builder layer"
+assert_mounted "$(source_of "$LAST")" "a 64-hex key over an image at once"
+for k in "m/4/${hex/a/b}" "m/3/$hex" "m/2/$hex-init"; do expect_status 0 Remove "$($PB key "$k")" "remove $k"; done
 rm "$src2/f1"
 echo layer2 >"$src2/f2"
 expect_status 0 View "$($PB view v1 c1)" "view"
