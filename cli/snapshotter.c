@@ -12,7 +12,7 @@
 #include "cli/cli.h"
 
 struct snap_args {
-  const char *home, *sock, *attach;
+  const char *home, *sock, *attach, *lazy;
 };
 
 #define A(f) offsetof (struct snap_args, f)
@@ -23,6 +23,10 @@ static const struct opt snap_opts[] = {
     .help = "the gRPC socket, mode 0600 (default " SNAP_DEFAULT_SOCKET ")" },
   { "attach", 0, OPT_STRING, A (attach), "MODE",
     .help = "auto, kernel (NBD) or fuse (nbdfuse + loop); default auto" },
+  { "lazy", 0, OPT_STRING, A (lazy), "WHICH",
+    .help = "Prepares mounted by their first Mounts, not at once: docker (dockerd's container "
+            "layers; default), all (also any key but containerd's and a 64-hex id; for "
+            "clients that call Mounts before they mount) or off" },
   { NULL },
 };
 #undef A
@@ -54,6 +58,17 @@ cmd_snapshotter (int argc, char **argv)
   }
   const char *home = a.home, *sock = a.sock;
   struct snap_opts so = { .attach = a.attach };
+
+  if (!a.lazy || strcmp (a.lazy, "docker") == 0)
+    so.lazy = SNAP_LAZY_DOCKER;
+  else if (strcmp (a.lazy, "all") == 0)
+    so.lazy = SNAP_LAZY_ALL;
+  else if (strcmp (a.lazy, "off") == 0)
+    so.lazy = SNAP_LAZY_OFF;
+  else {
+    fprintf (stderr, "buse snapshotter: --lazy %s: not docker, all or off\n", a.lazy);
+    return 2;
+  }
 
   so.buffered_io = cli_env ()->buffered_io;
   cli_env_nbd (&so.nbd);

@@ -25,6 +25,7 @@ struct snap {
   struct snap_meta *meta;
   struct snap_engine *eng;
   char *clean_marker; /* <home>/state/clean-stop: there while no snapshotter runs on the home */
+  enum snap_lazy lazy;
 };
 
 /* Is S valid UTF-8 (what containerd's Go side and our JSON records can hold)? */
@@ -189,6 +190,7 @@ snap_open (const char *home, const struct snap_opts *o)
     return NULL;
   }
   pthread_mutex_init (&s->lock, NULL);
+  s->lazy = o ? o->lazy : SNAP_LAZY_DOCKER;
   if (!(s->eng = snap_engine_open (home, o)) || !(s->meta = meta_open (dir))) {
     snap_close (s);
     return NULL;
@@ -294,26 +296,29 @@ ends_with (const char *s, const char *tail)
   return n >= t && strcmp (s + n - t, tail) == 0;
 }
 
-/* Does the caller of this Prepare or View use the mounts it returns at once, without a
- * Mounts call?  Then it is mounted before Prepare returns.  Those that do: containerd's
- * differ (every View), its unpacker (keys "extract-<nonce> <chain id>",
- * snapshots.UnpackKeyFormat), dockerd's init layer ("<container>-init-key") and its classic
- * builder (a random 64-hex key over an image).  Those that do not, mounted by the first
- * Mounts: dockerd's container layer (over "<container>-init"), `ctr run`, `ctr snapshots
- * prepare` and any other key.  CRI's 64-hex container ids look like the classic builder's
- * keys and are mounted at once (correct, only not lazy).  A caller guessed wrong gets ENOENT
- * from its bind (the directory exists only once mounted), never an empty directory. */
+/* Is this Prepare or View mounted before it returns?  The snapshots API lets a caller use
+ * Prepare's mounts at once, and most do: containerd's differ (every View), its unpacker
+ * ("extract-<nonce> <chain id>", snapshots.UnpackKeyFormat), dockerd's init layer
+ * ("<container>-init-key") and classic builder, `ctr snapshots prepare --mounts`, and any
+ * program that calls mount.All on them.  So the default mounts every Prepare at once but
+ * one: dockerd's container layer (over "<container>-init"), which dockerd always mounts
+ * through Mounts (daemon/containerd/mount.go).  --lazy all also defers every other key that
+ * is not a 64-hex id (the classic builder's and CRI's), for clients known to call Mounts
+ * first (`ctr run`, containerd's NewTask); --lazy off defers none.  A caller that uses
+ * Prepare's mounts of a deferred snapshot gets ENOENT from its bind (the directory exists
+ * only once mounted), never an empty directory. */
 static bool
-mount_now (enum snap_kind kind, const char *key, const char *parent)
+mount_now (enum snap_lazy lazy, enum snap_kind kind, const char *key, const char *parent)
 {
   const char *k = client_key (key);
   size_t n = strspn (k, "0123456789abcdef");
 
-  if (kind == SNAP_VIEW || strncmp (k, "extract-", 8) == 0 || ends_with (k, "-init-key"))
+  if (lazy == SNAP_LAZY_OFF || kind == SNAP_VIEW || strncmp (k, "extract-", 8) == 0 ||
+      ends_with (k, "-init-key"))
     return true;
   if (parent && ends_with (client_key (parent), "-init"))
     return false;
-  return n == 64 && k[n] == '\0';
+  return lazy == SNAP_LAZY_DOCKER || (n == 64 && k[n] == '\0');
 }
 
 static int
@@ -337,7 +342,7 @@ prepare_locked (struct snap *s, enum snap_kind kind, const char *key, const char
   }
   if (!(info = new_info (key, parent, kind, labels, n_labels)))
     return -1;
-  now = mount_now (kind, key, parent);
+  now = mount_now (s->lazy, kind, key, parent);
   if (snap_engine_create (s->eng, info->id, p ? p->id : NULL) == -1)
     goto err;
   if (fill_mount (s, info, now, mnt) == -1)

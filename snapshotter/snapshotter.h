@@ -13,8 +13,16 @@
 
 /* How the snapshotter's engine runs (the command fills it from its options and the
  * environment, as `buse serve` does for the graphdriver). */
+/* Which Prepares are mounted by their first Mounts instead of at once (see snap.c). */
+enum snap_lazy {
+  SNAP_LAZY_DOCKER, /* dockerd's container layers (over "<id>-init"), which it mounts by Mounts */
+  SNAP_LAZY_ALL,    /* also every key not known to use Prepare's mounts (e.g. `ctr run`) */
+  SNAP_LAZY_OFF,    /* none: every Prepare is mounted before it returns */
+};
+
 struct snap_opts {
   const char *attach;    /* "auto" (NULL), "kernel" or "fuse" */
+  enum snap_lazy lazy;   /* default SNAP_LAZY_DOCKER */
   bool buffered_io;      /* layer_store_opts.buffered_io */
   struct nbds_opts nbd;  /* the layers' NBD server */
   struct kdev_opts kdev; /* mm_cfg.kdev: how layers are attached */

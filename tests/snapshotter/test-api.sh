@@ -6,7 +6,7 @@ source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/lib.sh"
 requires_snap
 scratch
-start_snap
+start_snap --lazy all
 
 # codes: 0 OK, 3 InvalidArgument, 5 NotFound, 6 AlreadyExists, 9 FailedPrecondition
 expect_status 0 Prepare "$($PB prepare 'default/1/extract-1 sha256:aa' a=1)" "prepare"
@@ -30,8 +30,8 @@ info=$(printf '%s\n' "$LAST" | $PB decode info)
 assert_eq "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["kind"], d["parent"] or "-", d["labels"])' "$info")" \
   "committed - {'containerd.io/snapshot.ref': 'x'}" "committed info (labels replaced, not inherited)"
 
-# Prepare makes the layer and the record only: no device, no mount until the first Mounts,
-# which returns the path Prepare named.
+# Under --lazy all, Prepare makes the layer and the record only: no device, no mount until
+# the first Mounts, which returns the path Prepare named.
 expect_status 0 Prepare "$($PB prepare a2 c1)" "prepare a child"
 src2=$(source_of "$LAST")
 assert_unmounted "$src2" "a prepared child"
@@ -119,7 +119,7 @@ before=$(printf '%s\n' "$LAST" | $PB decode list | python3 -c 'import json,sys; 
 echo synced >"$src3/f3"
 sync
 kill9_snap
-start_snap
+start_snap --lazy all
 expect_status 0 List "" "list after kill -9"
 after=$(printf '%s\n' "$LAST" | $PB decode list | python3 -c 'import json,sys; print(json.dumps(sorted((i for l in sys.stdin for i in json.loads(l)), key=lambda i: i["name"])))')
 assert_eq "$after" "$before" "records after kill -9"
@@ -141,6 +141,7 @@ stop_snap_pid "$SNAP_PID"
 start_snap
 expect_status 9 Commit "$($PB commit a3c a3)" "the same after a clean restart"
 expect_status 0 Prepare "$($PB prepare a4 c1)" "prepare a4 after the crash"
+assert_mounted "$(source_of "$LAST")" "under the default --lazy docker, any other key at once"
 stop_snap_pid "$SNAP_PID" # a clean stop: nothing is marked
 start_snap
 expect_status 0 Commit "$($PB commit c4 a4)" "commit of a4 after a clean restart"

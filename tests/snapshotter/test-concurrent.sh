@@ -8,7 +8,7 @@ source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/lib.sh"
 requires_snap
 scratch
-start_snap
+start_snap --lazy all
 
 worker() {
   local w=$1 i out

@@ -13,7 +13,7 @@ start_containerd
 out=$(snaps prepare --mounts base-key)
 src=$(python3 -c 'import json,sys; m=json.loads(sys.argv[1])[0]; assert m["Type"]=="bind" and m["Options"]==["rbind","rw"], m; print(m["Source"])' "$out")
 case $src in "$T/home/mnt/snap-"*/rootfs) ok "prepare: bind of $src" ;; *) fail "prepare mounts: $out" ;; esac
-assert_unmounted "$src" "after prepare" # mounted lazily, by the first Mounts
+assert_mounted "$src" "after prepare --mounts" # it prints mounts to use at once
 assert_eq "$(snaps mounts /target base-key)" "mount -t bind $src /target -o rbind,rw" "ctr snapshots mounts"
 assert_eq "$(findmnt -n -o FSTYPE --target "$src")" ext4 "the snapshot is ext4"
 [ ! -e "$src/lost+found" ] || fail "lost+found in the snapshot"

@@ -11,7 +11,7 @@ requires_snap
 scratch
 "$BUSE" layer create probe --home "$T/home" --base-size 12G >/dev/null
 "$BUSE" layer rm probe --home "$T/home" >/dev/null
-start_snap
+start_snap --lazy all # a plain key is deferred as dockerd's container layers are
 
 # mounts_of KEY: the source Mounts returns
 mounts_of() {
