@@ -17,7 +17,7 @@
 # $@: the tests to run (default: all, in that order).  Environment from hostroot.sh: TOP, BUSE,
 # RUN (run.sh's directory: busybox.tar).
 set -u
-ALL="docker docker-restart docker-dockerd docker-multiconn docker-clean"
+ALL="docker docker-dockerd docker-restart docker-multiconn docker-clean"
 SEL=${*:-$ALL}
 S=/var/lib/bt # everything this script writes (the scratch disk)
 SOCK=/run/docker/plugins/buse.sock
@@ -48,6 +48,21 @@ stop_pid() { # PID [SECS]: TERM, wait, KILL
   wait_until "${2:-30}" eval "! kill -0 $1" || kill -KILL "$1"
   wait "$1" 2>/dev/null
   return 0
+}
+
+# stall_watch: the first time the kernel says an NBD request timed out (no reply for 30 s),
+# write what every buse thread is doing (kernel stacks) to $S/stall.txt, shown at the end
+stall_watch() {
+  local t
+  until dmesg | grep -q 'Connection timed out'; do sleep 1; done
+  {
+    echo "stall at $(now) s: $(dmesg | grep -m1 'Connection timed out')"
+    for t in /proc/$(pidof -s buse)/task/*; do
+      echo "-- thread ${t##*/} $(cat $t/comm) state $(awk '{print $3}' $t/stat) wchan $(cat $t/wchan)"
+      cat $t/stack
+    done
+    ps -eo pid,stat,wchan:30,args | awk '$2 ~ /D/' | cut -c1-160
+  } >$S/stall.txt 2>&1
 }
 
 start_buse() {
@@ -168,6 +183,10 @@ EOT
   out=$(docker run --rm built sh -c 'cat /link; md5sum -c -s /d/r.md5 && echo sum-ok; ls /etc/motd 2>&1')
   case $out in "$(printf 'one\ntwo\nsum-ok\n')"*"No such file"*) ;; *) log "built image: $out"; return 1 ;; esac
   log "build (3 RUN steps): ok"
+  # the image under the build is unchanged (its layer is immutable under its children)
+  out=$(docker run --rm bb sh -c 'cat /etc/motd; ls /one 2>&1') || true
+  case $out in "buse test image"*"No such file"*) ;;
+    *) log "bb after the build: $out"; docker run --rm bb ls -la /etc /; return 1 ;; esac
   # save: the committed layer holds /live
   rm -rf $S/save && mkdir -p $S/save
   docker save committed -o $S/save.tar && tar -xf $S/save.tar -C $S/save || return 1
@@ -185,12 +204,12 @@ while [ ! -e /stop ]; do
   dd if=/w/src of=/w/f$i bs=64k conv=fsync 2>/w/err || { echo "FAIL $i"; cat /w/err; exit 1; }
   echo "ok $i"
 done'
-written() { docker logs w 2>&1 | grep -c '^ok'; }
+written() { docker logs wr 2>&1 | grep -c '^ok'; }
 
 t_docker_restart() {
-  local n0 n1 n pid i
-  docker run -d --name w bb sh -c "$WRITER" >/dev/null || return 1
-  wait_until 60 eval '[ "$(written)" -ge 5 ]' || { docker logs w; return 1; }
+  local n0 n1 n pid i out
+  docker run -d --name wr bb sh -c "$WRITER" >/dev/null || return 1
+  wait_until 60 eval '[ "$(written)" -ge 5 ]' || { docker logs wr; return 1; }
   n0=$(written)
   kill -9 $BUSE_PID
   wait $BUSE_PID 2>/dev/null
@@ -199,33 +218,41 @@ t_docker_restart() {
   grep -q 'adopted' $S/buse.log || { tail -n 20 $S/buse.log; return 1; }
   log "buse serve restarted: $(grep -c adopted $S/buse.log) device(s) adopted"
   # the writer goes on: its I/O on the dead connections is requeued onto the new ones
-  wait_until 120 eval '[ "$(written)" -ge $((n0 + 5)) ]' || { docker logs w | tail; return 1; }
+  wait_until 120 eval '[ "$(written)" -ge $((n0 + 5)) ]' || { docker logs wr | tail; return 1; }
   n1=$(written)
-  docker exec w touch /stop || return 1
-  [ "$(docker wait w)" = 0 ] || { docker logs w | tail; return 1; }
-  ! docker logs w 2>&1 | grep -q FAIL || { docker logs w | tail; return 1; }
+  docker exec wr touch /stop || return 1
+  [ "$(docker wait wr)" = 0 ] || { docker logs wr | tail; return 1; }
+  ! docker logs wr 2>&1 | grep -q FAIL || { docker logs wr | tail; return 1; }
   n=$(written)
   rm -rf $S/wcopy
-  docker cp w:/w $S/wcopy || return 1
+  docker cp wr:/w $S/wcopy || return 1
   for ((i = 1; i <= n; i++)); do
     yes "block $i" | head -c 262144 | cmp -s - $S/wcopy/f$i || { log "f$i differs"; return 1; }
   done
   ! dmesg | grep -iE 'nbd.*(error|I/O)|blk_update_request|Buffer I/O' || return 1
   log "writer saw no error across the restart: $n files verified ($n0 before the kill, $n1" \
     "when it was told to stop)"
-  docker rm w >/dev/null
+  docker rm wr >/dev/null
+  # new containers on the restarted buse see the images as they were
+  out=$(docker run --rm built sh -c 'cat /one; ls /etc/motd 2>&1; rm /one && echo rm-ok' | tr '\n' ' ')
+  case $out in "one two "*"No such file"*"rm-ok ") ;; *) log "built after the restart: $out"; return 1 ;; esac
+  out=$(docker run --rm bb sh -c 'cat /etc/motd && rm /etc/motd && echo rm-ok' | tr '\n' ' ')
+  [ "$out" = "buse test image rm-ok " ] || { log "bb after the restart: $out"; docker run --rm bb ls -la /etc; return 1; }
+  log "new containers after the restart: ok"
 }
 
 t_docker_dockerd() {
   local out
-  docker run --name keep bb sh -c 'echo kept >/kept; rm /etc/motd' || return 1
+  docker run --name keep bb sh -c 'echo kept >/kept; rm -f /etc/motd' ||
+    { log "keep failed"; docker run --rm bb ls -la /etc; return 1; }
   stop_dockerd
   start_dockerd || return 1
   out=$(docker diff keep | sort | tr '\n' ' ')
   [ "$out" = "A /kept C /etc D /etc/motd " ] || { log "docker diff keep: $out"; return 1; }
   out=$(docker run --rm built cat /one | tr '\n' ' ') || return 1
   [ "$out" = "one two " ] || { log "built image after the restart: $out"; return 1; }
-  docker start -a keep >/dev/null || return 1
+  out=$(docker start -a keep && docker cp keep:/kept - | tar -xO) || return 1
+  [ "$out" = kept ] || { log "keep after a second start: $out"; return 1; }
   log "dockerd restarted: images and a stopped container's changes are there, runs work"
 }
 
@@ -245,8 +272,7 @@ t_docker_multiconn() {
     dd if=/dev/urandom of=/data/r bs=1M count=16 2>/dev/null && md5sum /data/r >/r.md5 &&
     { dd if=/dev/zero of=/data/z bs=1M count=96 conv=fsync 2>/dev/null & a=$!
       dd if=/dev/zero of=/big bs=1M count=64 conv=fsync 2>/dev/null & b=$!
-      wait $a && wait $b; } && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null;
-    md5sum -c -s /r.md5 && cat /data/z | wc -c && wc -c </big') || { log "$out"; return 1; }
+      wait $a && wait $b; } && md5sum -c -s /r.md5 && cat /data/z | wc -c && wc -c </big') || { log "$out"; return 1; }
   [ "$(echo $out)" = "100663296 67108864" ] || { log "dd in the container: $out"; return 1; }
   sync
   echo 3 >/proc/sys/vm/drop_caches
@@ -257,11 +283,13 @@ t_docker_multiconn() {
 }
 
 t_docker_clean() {
-  local ids left=0 b
+  local ids left=0 b i
   ids=$(docker ps -aq)
   [ -z "$ids" ] || docker rm -f $ids >/dev/null || return 1
-  ids=$(docker images -q | sort -u)
-  [ -z "$ids" ] || docker rmi -f $ids >/dev/null || return 1
+  for ((i = 0; i < 5; i++)); do # children first: each pass removes the leaves
+    ids=$(docker images -q | sort -u)
+    [ -z "$ids" ] || docker rmi -f $ids >/dev/null 2>&1
+  done
   [ -z "$(docker images -q)" ] || { docker images; return 1; }
   for b in /sys/block/nbd*; do
     [ ! -s "$b/pid" ] || { log "${b##*/} still connected (pid $(cat $b/pid))"; left=1; }
@@ -279,6 +307,9 @@ teardown() {
 }
 
 # no subshells: the tests start and stop the daemons whose pids this shell keeps
+dmesg -C # the attach tests before (guest.sh) leave expected I/O errors (reap after kill -9)
+stall_watch &
+WATCH_PID=$!
 log "--- docker setup"
 if ! setup >$S/out 2>&1; then
   sed 's/^/  | /' $S/out
@@ -306,3 +337,5 @@ for t in $SEL; do
   esac
 done
 teardown
+kill $WATCH_PID 2>/dev/null
+[ ! -s $S/stall.txt ] || sed 's/^/guest: stall: /' $S/stall.txt
