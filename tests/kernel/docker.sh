@@ -19,121 +19,18 @@
 set -u
 ALL="docker docker-dockerd docker-restart docker-multiconn docker-clean"
 SEL=${*:-$ALL}
-S=/var/lib/bt # everything this script writes (the scratch disk)
-SOCK=/run/docker/plugins/buse.sock
-DROOT=$S/docker EXEC=/run/bt-docker
-HOME_B=$DROOT/buse STATE=$S/buse-state
-export DOCKER_HOST=unix://$EXEC/docker.sock DOCKER_BUILDKIT=0
-BUSE_PID= CTRD_PID= DOCKERD_PID=
-mkdir -p $S
 
-log() { echo "guest: $*"; }
-result() { echo "RESULT $*"; }
-now() { cut -d' ' -f1 /proc/uptime; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { print b - a }'; }
-# docker ARGS: Debian's 20.10 client, every call bounded
-docker() { timeout 180 /usr/bin/docker "$@"; }
-# wait_until SECS CMD...: retry CMD every 0.2 s
-wait_until() {
-  local end=$(($(date +%s) + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt $end ] || return 1
-    sleep 0.2
-  done
-}
-stop_pid() { # PID [SECS]: TERM, wait, KILL
-  kill -0 "$1" 2>/dev/null || return 0
-  kill -TERM "$1"
-  wait_until "${2:-30}" eval "! kill -0 $1" || kill -KILL "$1"
-  wait "$1" 2>/dev/null
-  return 0
-}
-
-# stall_watch: the first time the kernel says an NBD request timed out (no reply for 30 s),
-# write what every buse thread is doing (kernel stacks) to $S/stall.txt, shown at the end
-stall_watch() {
-  local t
-  until dmesg | grep -q 'Connection timed out'; do sleep 1; done
-  {
-    echo "stall at $(now) s: $(dmesg | grep -m1 'Connection timed out')"
-    for t in /proc/$(pidof -s buse)/task/*; do
-      echo "-- thread ${t##*/} $(cat $t/comm) state $(awk '{print $3}' $t/stat) wchan $(cat $t/wchan)"
-      cat $t/stack
-    done
-    ps -eo pid,stat,wchan:30,args | awk '$2 ~ /D/' | cut -c1-160
-  } >$S/stall.txt 2>&1
-}
-
-start_buse() {
-  mkdir -p "$HOME_B" "$STATE" /run/docker/plugins
-  rm -f $SOCK
-  "$BUSE" --debug=kdev serve --home "$HOME_B" --socket $SOCK --state "$STATE" >>$S/buse.log 2>&1 &
-  BUSE_PID=$!
-  wait_until 60 curl -sf --unix-socket $SOCK -X POST http://buse/Plugin.Activate ||
-    { tail -n 20 $S/buse.log; return 1; }
-}
-
-start_containerd() {
-  mkdir -p "$DROOT" "$EXEC"
-  cat >$S/containerd.toml <<EOT
-version = 2
-root = "$DROOT/containerd"
-state = "$EXEC/containerd"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$EXEC/containerd.sock"
-[ttrpc]
-  address = "$EXEC/containerd.sock.ttrpc"
-EOT
-  containerd --config $S/containerd.toml >>$S/containerd.log 2>&1 &
-  CTRD_PID=$!
-  wait_until 60 test -S "$EXEC/containerd.sock" || { tail -n 20 $S/containerd.log; return 1; }
-}
-
-# start_dockerd [ARGS]: dockerd on buse (kernel mode) with private roots
-start_dockerd() {
-  echo '{}' >$S/daemon.json
-  dockerd --experimental --storage-driver buse --storage-opt buse.attach=kernel \
-    --data-root "$DROOT" --exec-root "$EXEC" -H "$DOCKER_HOST" --pidfile $S/dockerd.pid \
-    --config-file $S/daemon.json --containerd "$EXEC/containerd.sock" --iptables=false \
-    --ip-masq=false --bridge=none --userland-proxy=false --debug "$@" >>$S/dockerd.log 2>&1 &
-  DOCKERD_PID=$!
-  wait_until 120 docker version || { grep -E 'level=(error|fatal)' $S/dockerd.log | tail; return 1; }
-}
-
-# reap_dockerd: what a stopped dockerd with a plugin driver leaves (its data root bind-mounted
-# on itself, nsfs under the exec root)
-reap_dockerd() {
-  local m
-  for m in $(awk -v r="$DROOT" -v e="$EXEC" '$2 == r || index($2, e "/") == 1 { print $2 }' \
-    /proc/mounts | sort -r); do
-    umount "$m" 2>/dev/null || umount -l "$m"
-  done
-}
-
-stop_dockerd() {
-  [ -z "$DOCKERD_PID" ] || stop_pid $DOCKERD_PID 90
-  DOCKERD_PID=
-  reap_dockerd
-}
-
-# prefetch FILE...: read the binaries once, in large sequential 9p reads, so that starting
-# them is not a page fault (one small 9p read) at a time
-prefetch() {
-  local t0 f
-  t0=$(now)
-  for f in "$@"; do cat "$(command -v "$f")" >/dev/null; done
-  log "prefetched $* in $(since "$t0") s"
-}
+source "$(dirname "$0")/docker-lib.sh"
+HOME_B=$S/docker/buse
+use docker
 
 setup() {
   local t0
   t0=$(now)
   prefetch dockerd containerd docker runc containerd-shim-runc-v2 "$BUSE" mke2fs
   start_buse && log "buse serve up at +$(since "$t0") s" &&
-    start_containerd && log "containerd up at +$(since "$t0") s" &&
-    start_dockerd && log "dockerd $(dockerd --version | cut -d' ' -f3 | tr -d ,) up at" \
+    start_containerd docker && log "containerd up at +$(since "$t0") s" &&
+    start_dockerd docker buse && log "dockerd $(dockerd --version | cut -d' ' -f3 | tr -d ,) up at" \
     "+$(since "$t0") s" || return 1
   [ "$(docker info --format '{{.Driver}}')" = buse ] || { docker info; return 1; }
   docker import -c 'CMD ["/bin/sh"]' "$RUN/busybox.tar" bb >/dev/null || return 1
@@ -245,8 +142,8 @@ t_docker_dockerd() {
   local out
   docker run --name keep bb sh -c 'echo kept >/kept; rm -f /etc/motd' ||
     { log "keep failed"; docker run --rm bb ls -la /etc; return 1; }
-  stop_dockerd
-  start_dockerd || return 1
+  stop_dockerd docker
+  start_dockerd docker buse || return 1
   out=$(docker diff keep | sort | tr '\n' ' ')
   [ "$out" = "A /kept C /etc D /etc/motd " ] || { log "docker diff keep: $out"; return 1; }
   out=$(docker run --rm built cat /one | tr '\n' ' ') || return 1
@@ -300,11 +197,6 @@ t_docker_clean() {
   log "rm and rmi: no nbd device connected, no dm table, no mount left"
 }
 
-teardown() {
-  stop_dockerd
-  [ -z "$CTRD_PID" ] || stop_pid $CTRD_PID
-  [ -z "$BUSE_PID" ] || stop_pid $BUSE_PID
-}
 
 # no subshells: the tests start and stop the daemons whose pids this shell keeps
 dmesg -C # the attach tests before (guest.sh) leave expected I/O errors (reap after kill -9)
@@ -313,9 +205,9 @@ WATCH_PID=$!
 log "--- docker setup"
 if ! setup >$S/out 2>&1; then
   sed 's/^/  | /' $S/out
-  tail -n 5 $S/buse.log $S/dockerd.log 2>/dev/null | sed 's/^/  | /'
+  tail -n 5 $S/buse.log $S/docker-dockerd.log 2>/dev/null | sed 's/^/  | /'
   for t in $SEL; do result FAIL "$t" "(setup)"; done
-  teardown
+  stop_all
   exit 0
 fi
 cat $S/out
@@ -332,10 +224,10 @@ for t in $SEL; do
     *) result FAIL "$t"
        ps -eo pid,stat,wchan:24,args | awk '$2 ~ /D/' | cut -c1-150 | sed 's/^/  | D: /'
        dmesg | tail -n 12 | sed 's/^/  | dmesg: /'
-       grep -vE 'level=debug' $S/dockerd.log | tail -n 8 | sed 's/^/  | dockerd: /'
+       grep -vE 'level=debug' $S/docker-dockerd.log | tail -n 8 | sed 's/^/  | dockerd: /'
        tail -n 8 $S/buse.log | sed 's/^/  | buse: /' ;;
   esac
 done
-teardown
+stop_all
 kill $WATCH_PID 2>/dev/null
 [ ! -s $S/stall.txt ] || sed 's/^/guest: stall: /' $S/stall.txt

@@ -6,7 +6,7 @@
 # /var/lib — and proc, sysfs, cgroup2, devtmpfs, devpts, shm and mqueue; then runs
 # TOP/SCRIPT ARGS with the host's bash in it, moved onto / .  The guest's kernel and modules are
 # the tier's own (Debian's 6.1), the user space the host's: dockerd, containerd, runc, buse.
-# $1: TOP (the checkout, as the host sees it)  $2: the buse binary  $3: run.sh's private
+# $1: TOP (where tests/kernel/ is: run.sh copies it)  $2: the buse binary  $3: run.sh's private
 # directory (the busybox image tar)  $4: SCRIPT relative to TOP  $5...: its arguments
 TOP=$1 BUSE=$2 RUN=$3 SCRIPT=$4
 shift 4

@@ -52,7 +52,7 @@ if [ -n "$hostroot" ]; then # the guest runs these from the host's root
   for c in dockerd containerd containerd-shim-runc-v2 runc docker mke2fs bash; do
     command -v "$c" >/dev/null || skip "$c not installed (docker tests)"
   done
-  case "$top$BUSE" in *" "*) skip "paths with spaces cannot go on the kernel command line" ;; esac
+  case "$here$BUSE" in *" "*) skip "paths with spaces cannot go on the kernel command line" ;; esac
 fi
 mkdir -p "$work"
 
@@ -100,7 +100,7 @@ module_order() {
 
 # ---- the initramfs ------------------------------------------------------------------------
 run=$(mktemp -d "$work/run.XXXXXX") # private: a smoke test may run beside the full tier
-# KERNEL_KEEP=1: keep it (the docker tests' scratch disk holds their logs: buse.log, dockerd.log)
+# KERNEL_KEEP=1: keep it (the docker tests' scratch disk docker.img holds their logs)
 [ -n "${KERNEL_KEEP:-}" ] || trap 'rm -rf "$run"' EXIT
 root=$run/root
 mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,mnt,modules,lib64,usr/lib}
@@ -167,7 +167,12 @@ if [ -n "$hostroot" ]; then
     -device "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot"
     -drive "file=$run/docker.img,if=none,id=ddisk,format=raw,cache=$cache"
     -device "virtio-blk-pci,drive=ddisk,serial=buse-docker")
-  args="$args buse.host=$top,$BUSE,$run"
+  # the guest runs a copy of the scripts and of buse, so that edits and builds on the host
+  # while it runs do not reach it (the share is live)
+  mkdir -p "$run/tests/kernel"
+  cp "$here"/docker*.sh "$run/tests/kernel/"
+  cp "$BUSE" "$run/buse"
+  args="$args buse.host=$run,$run/buse,$run"
   limit=${KERNEL_TIMEOUT:-560}
 fi
 timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel tcg "${icount[@]}" "${disk[@]}" "${share[@]}" \
