@@ -5,7 +5,8 @@
 #   make check-asan the same suite under AddressSanitizer + UBSan
 #   make check-style clang-format check      make fuzz   libFuzzer targets (FUZZ_SECONDS)
 #   make check-kernel QEMU kernel tier         make bench  benchmarks (QUICK=1)
-#   make demo / demo-stop                      make deps   install build/test packages
+#   make demo (Docker 28 on the snapshotter) / demo-graphdriver (dockerd 20.10) / demo-stop
+#   make deps   install build/test packages
 
 BUILD   ?= build
 CC      ?= gcc
@@ -33,7 +34,7 @@ HDRS := $(wildcard */*.h)
 BUSE := $(if $(filter build,$(BUILD)),buse,$(BUILD)/buse)
 
 .PHONY: all deps check check-asan check-style check-kernel check-reliability fuzz bench \
-        demo demo-stop clean format tests plugin install
+        demo demo-graphdriver demo-stop clean format tests plugin install
 
 all: $(BUSE) tests
 
@@ -49,6 +50,45 @@ $(BUILD)/libbuse.a: $(LIB_OBJS)
 
 $(BUSE): $(BUILD)/cli/main.o $(BUILD)/libbuse.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- snapshotter/ (containerd snapshotter: gRPC C core + protobuf-c) -- owner: snapshotter/ --
+# The message code is generated at build time into $(SNAP_GEN) from the .proto files of
+# Debian's golang-github-containerd-containerd-dev (gogoproto options stripped first) and the
+# well-known types of libprotobuf-dev; nothing generated is committed.
+SNAP_API    ?= /usr/share/gocode/src/github.com/containerd/containerd/api
+SNAP_GEN    := $(BUILD)/gen
+SNAP_CTRD   := github.com/containerd/containerd/api
+SNAP_PROTOS := $(SNAP_CTRD)/services/snapshots/v1/snapshots.proto $(SNAP_CTRD)/types/mount.proto
+SNAP_WKT    := google/protobuf/empty.proto google/protobuf/field_mask.proto \
+               google/protobuf/timestamp.proto
+SNAP_GEN_C  := $(patsubst %.proto,$(SNAP_GEN)/%.pb-c.c,$(SNAP_PROTOS) $(SNAP_WKT))
+SNAP_STRIP  := /^import weak "gogoproto/d; /^[[:space:]]*option (gogoproto\./d; \
+               s/[[:space:]]*\[(gogoproto\.[^]]*\]//g
+SNAP_PKGS   := grpc_unsecure libprotobuf-c
+SNAP_CFLAGS := -I$(SNAP_GEN) $(shell pkg-config --cflags $(SNAP_PKGS) 2>/dev/null)
+SNAP_LIBS   := $(shell pkg-config --libs $(SNAP_PKGS) 2>/dev/null)
+SNAP_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard snapshotter/*.c))) $(SNAP_GEN_C:.c=.o)
+override LDLIBS += $(SNAP_LIBS)
+
+$(SNAP_GEN)/.stamp: $(addprefix $(SNAP_API)/,$(SNAP_PROTOS:$(SNAP_CTRD)/%=%))
+	@rm -rf $(SNAP_GEN) && mkdir -p $(SNAP_GEN)/proto
+	for p in $(SNAP_PROTOS); do mkdir -p $(SNAP_GEN)/proto/$$(dirname $$p); \
+	  sed -e '$(SNAP_STRIP)' $(SNAP_API)/$${p#$(SNAP_CTRD)/} >$(SNAP_GEN)/proto/$$p || exit 1; done
+	! grep -rn gogo $(SNAP_GEN)/proto
+	protoc-c -I$(SNAP_GEN)/proto -I/usr/include --c_out=$(SNAP_GEN) $(SNAP_PROTOS) $(SNAP_WKT)
+	@touch $@
+$(SNAP_GEN_C) $(SNAP_GEN_C:.c=.h): $(SNAP_GEN)/.stamp
+$(SNAP_GEN)/%.pb-c.o: $(SNAP_GEN)/%.pb-c.c
+	$(CC) -O2 -g -I$(SNAP_GEN) $(SNAP_CFLAGS) -c -o $@ $<
+$(BUILD)/snapshotter/%.o: override CFLAGS += $(SNAP_CFLAGS)
+$(filter $(BUILD)/snapshotter/%,$(SNAP_OBJS)): $(SNAP_GEN)/.stamp
+$(BUILD)/libbuse.a: $(SNAP_OBJS)
+# the conformance test's client: raw gRPC calls (any method, any bytes) and their status
+$(BUILD)/tests/snapshotter/snapcall: tests/snapshotter/snapcall.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SNAP_CFLAGS) -o $@ $< $(SNAP_LIBS)
+tests: $(BUILD)/tests/snapshotter/snapcall
+# ---- end of snapshotter/ block ----------------------------------------------------------------
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libbuse.a $(HDRS)
 	@mkdir -p $(dir $@)
@@ -99,9 +139,14 @@ bench: deps all
 
 demo: deps
 	$(MAKE) all
+	bash tests/demo28.sh start
+
+demo-graphdriver: deps
+	$(MAKE) all
 	bash tests/demo.sh start
 
 demo-stop:
+	bash tests/demo28.sh stop
 	bash tests/demo.sh stop
 
 # make plugin [DOCKER_HOST=...]: the managed plugin bundle plugin/build (config.json + a rootfs

@@ -59,13 +59,21 @@ int ar_diff_size (const char *root, const char *parent_root, uint64_t *size);
  * A commit (Diff of a container streamed into ApplyDiff of a new child of its image) gives
  * the new layer a block-level clone of the container, applies the tar on top keeping
  * identical files, and puts back what the tar did not decide: the result is image + tar. */
-/* What a commit by clone works with: the store, the mount manager over it, the home (for
- * size limits) and the daemon's id maps (may be NULL). */
+/* What a commit by clone, Changes and Diff work with: the store, the mount manager over it,
+ * the home (for size limits), the daemon's id maps (may be NULL) and two switches the front
+ * end sets (cli/ from BUSE_CHANGES and BUSE_COMMIT_CLONE; zeroed: the defaults). */
+enum ar_changes_mode {
+  AR_CHANGES_GUIDED, /* default: walk the inodes the block maps say may differ */
+  AR_CHANGES_NAIVE,  /* BUSE_CHANGES=naive: walk both trees in full */
+  AR_CHANGES_VERIFY, /* BUSE_CHANGES=verify: guided, checked against the full walk */
+};
 struct ar_engine {
   struct layer_store *st;
   struct mm_mounts *mounts;
   const char *home;
   const struct ar_idmaps *maps;
+  enum ar_changes_mode changes; /* how Changes and Diff find what changed */
+  bool no_clone;                /* BUSE_COMMIT_CLONE=off: every ApplyDiff plain (to compare) */
 };
 struct ar_tar_touch;
 /* Did the tar decide REL ("" is the root)?  *IMPLIED: a member lies below REL. */

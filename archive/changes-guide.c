@@ -322,9 +322,9 @@ build (struct layer_store *st, const struct ar_guide_tree *l, const struct ar_gu
 }
 
 struct ar_guide *
-ar_guide_new (struct layer_store *st, const struct ar_guide_tree *l, const struct ar_guide_tree *p)
+ar_guide_new (const struct ar_engine *e, const struct ar_guide_tree *l,
+              const struct ar_guide_tree *p)
 {
-  const char *mode = getenv ("BUSE_CHANGES");
   struct ar_guide *g;
   uint64_t t0 = now_ns ();
 
@@ -332,16 +332,16 @@ ar_guide_new (struct layer_store *st, const struct ar_guide_tree *l, const struc
     log_debug ("gd", "changes of %s: naive walk (no parent)", l->id);
     return NULL;
   }
-  if (mode && strcmp (mode, "naive") == 0) {
+  if (e->changes == AR_CHANGES_NAIVE) {
     log_debug ("gd", "changes of %s: naive walk (BUSE_CHANGES=naive)", l->id);
     return NULL;
   }
-  g = build (st, l, p);
+  g = build (e->st, l, p);
   if (!g) {
     log_debug ("gd", "changes of %s: naive walk (%s)", l->id, err_get ());
     return NULL;
   }
-  g->verify = mode && strcmp (mode, "verify") == 0;
+  g->verify = e->changes == AR_CHANGES_VERIFY;
   log_debug ("gd", "changes of %s: guided, %" PRIu64 " of %" PRIu64 " inodes may differ (%.1f ms)",
              l->id, g->ncand, g->ninodes, (now_ns () - t0) / 1e6);
   return g;

@@ -217,7 +217,7 @@ revert_fixup (void *ctx, const struct ar_tar_touch *t)
 {
   struct fixup *fx = ctx;
   struct ar_guide_tree l = { fx->id, fx->root, true }, p = { fx->base, fx->proot, true };
-  struct ar_guide *g = ar_guide_new (fx->d->st, &l, &p);
+  struct ar_guide *g = ar_guide_new (fx->d, &l, &p);
   int r;
 
   ar_changes_set_guide (g);
@@ -300,14 +300,6 @@ out:
   return r;
 }
 
-/* BUSE_COMMIT_CLONE=off: every ApplyDiff plain (to compare, or to rule it out). */
-static bool
-clone_enabled (void)
-{
-  const char *e = getenv ("BUSE_COMMIT_CLONE");
-  return e == NULL || strcmp (e, "off") != 0;
-}
-
 /* Clone SRC into ID, then apply onto it; plainly when the clone is not taken. */
 static int
 clone_apply (const struct ar_engine *d, const char *id, const char *parent, const char *src,
@@ -334,7 +326,7 @@ ar_clone_apply (const struct ar_engine *d, const char *id, const char *parent, a
   bool clone = false;
   int r = -1;
 
-  if (*parent && clone_enabled ()) {
+  if (*parent && !d->no_clone) { /* no_clone: to compare, or to rule it out */
     if (!(pk.buf = malloc (CLONE_MIN))) {
       err_set (ENOMEM, "malloc");
       return -1;

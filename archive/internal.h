@@ -87,9 +87,9 @@ struct ar_guide_tree {
  * inode tables are on their devices (one mounted afresh for this call was checkpointed when
  * it was last unmounted), then maps the diverged blocks (layer_diverged_blocks) onto the
  * inode tables.  NULL when it does not apply (no parent,
- * BUSE_CHANGES=naive, not the expected ext4, ...): the reason is logged at debug level
+ * e->changes naive, not the expected ext4, ...): the reason is logged at debug level
  * ("gd") and the caller walks naively. */
-struct ar_guide *ar_guide_new (struct layer_store *st, const struct ar_guide_tree *l,
+struct ar_guide *ar_guide_new (const struct ar_engine *e, const struct ar_guide_tree *l,
                                const struct ar_guide_tree *p);
 void ar_guide_free (struct ar_guide *g); /* accepts NULL */
 /* INO may differ between the trees (true for 0 and out-of-range numbers). */

@@ -60,7 +60,7 @@ in_process (struct ar_pair *p, const struct ar_guide_tree *l)
     return -1;
   }
   pt.root = p->proot = xasprintf ("ext2:%s", p->parent); /* never a path ar_changes opens */
-  if (p->proot && (p->guide = ar_guide_new (p->e->st, l, &pt)) != NULL) {
+  if (p->proot && (p->guide = ar_guide_new (p->e, l, &pt)) != NULL) {
     p->guide->pfs = p->pfs;
     p->guide->mount_parent = mount_parent;
     p->guide->ctx = p;
@@ -98,7 +98,7 @@ ar_pair_get (const struct ar_engine *e, const char *id, const char *parent, stru
     return -1;
   }
   pt.id = p->parent, pt.root = p->proot;
-  p->guide = r == 0 ? NULL : ar_guide_new (p->e->st, &l, &pt);
+  p->guide = r == 0 ? NULL : ar_guide_new (p->e, &l, &pt);
   ar_changes_set_guide (p->guide);
   return 0;
 }

@@ -22,6 +22,13 @@ struct kdev_opts {
   unsigned timeout_s;    /* kernel mode dead-connection timeout, default 30 */
   bool read_only;
   bool use_dm; /* kernel mode: wrap in /dev/mapper/buse-<name> when dm exists */
+  /* For tests and odd hosts (cli/ sets them from the environment variables named): */
+  bool force_ioctl;    /* kernel mode, BUSE_NBD_IOCTL=1: ioctls even where netlink works */
+  bool no_reconfigure; /* kernel mode, BUSE_KDEV_NO_RECONFIGURE=1: reattach never reconfigures
+                        * the old device, it always moves the dm table to a new one */
+  const char *losetup; /* fuse mode, BUSE_LOSETUP: a losetup-like command to make the loop
+                        * device instead of our own ioctls; NULL or "": ours.  Must outlive
+                        * every device attached with these options. */
 };
 /* Attach export NAME served by SRV (connections are made with socketpairs and
  * nbds_serve_fd).  Returns the device ("/dev/loop3", "/dev/nbd0", "/dev/mapper/buse-x"). */
@@ -32,8 +39,9 @@ int kdev_detach (struct kdev *dev); /* accepts NULL; frees DEV */
 /* Suspend / resume I/O (dm wrapper only; no-op returning 0 otherwise). */
 int kdev_suspend (struct kdev *dev);
 int kdev_resume (struct kdev *dev);
-/* Reap devices and nbdfuse processes recorded in STATE_DIR by an earlier run. */
-int kdev_reap (const char *state_dir);
+/* Reap devices and nbdfuse processes recorded in opts->state_dir by an earlier run (the
+ * other fields of OPTS say how: force_ioctl). */
+int kdev_reap (const struct kdev_opts *opts);
 /* After a daemon restart: take over NAME's kernel-mode device recorded in opts->state_dir by
  * a dead earlier run and hand it new connections (NBD_CMD_RECONFIGURE; if that device is gone,
  * a new /dev/nbdN under the same dm table).  Call before kdev_reap.  NULL + err if none. */
@@ -41,6 +49,11 @@ struct kdev *kdev_reattach (struct nbds_server *srv, const char *name,
                             const struct kdev_opts *opts);
 /* 0 while DEV works; -1 + err naming the layer when it was lost (e.g. nbdfuse exited). */
 int kdev_check (struct kdev *dev);
+
+/* Fork a watchdog while the caller is still single-threaded: when the caller dies, it kills
+ * the caller's nbdfuse children, so stuck I/O to our own filesystems fails and the caller can
+ * finish dying (watchdog.c). */
+void kdev_start_watchdog (void);
 
 /* ---- mounts -------------------------------------------------------------------------- */
 

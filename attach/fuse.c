@@ -4,7 +4,7 @@
  * served by our NBD server with the export as its default; it shows the export as the file
  * <rec>/fuse/disk, and a loop device with direct I/O makes a block device of it (loop.c).
  * Each step is recorded before it is taken (kdev.c) and undone in reverse order on failure, on
- * detach and by kdev_fuse_reap.  Every Get of `docker run` waits here, so nothing sleeps on a
+ * detach and by fuse_reap.  Every Get of `docker run` waits here, so nothing sleeps on a
  * clock: nbdfuse's readiness (its pidfile) is awaited with inotify, its death with a pidfd;
  * polling every 10 ms remains only where those are unavailable. */
 #include <errno.h>
@@ -165,8 +165,8 @@ wait_ready (struct kdev *dev)
   return -1;
 }
 
-int
-kdev_fuse_attach (struct kdev *dev, struct nbds_server *srv)
+static int
+fuse_attach (struct kdev *dev, struct nbds_server *srv)
 {
   int sv[2];
   int r;
@@ -234,8 +234,8 @@ stop_nbdfuse (pid_t pid, bool child)
   log_warn ("nbdfuse pid %d did not exit", (int)pid);
 }
 
-int
-kdev_fuse_detach (struct kdev *dev)
+static int
+fuse_detach (struct kdev *dev)
 {
   CLEANUP_FREE char *where = NULL;
   int r = 0;
@@ -260,8 +260,8 @@ kdev_fuse_detach (struct kdev *dev)
   return r;
 }
 
-int
-kdev_fuse_check (struct kdev *dev)
+static int
+fuse_check (struct kdev *dev)
 {
   CLEANUP_FREE char *p = NULL;
 
@@ -293,9 +293,10 @@ is_nbdfuse (int pid)
   return strcmp (buf, "nbdfuse") == 0 || strstr (buf, "/nbdfuse") != NULL;
 }
 
-int
-kdev_fuse_reap (const char *rec)
+static int
+fuse_reap (const char *rec, const struct kdev_opts *opts)
 {
+  (void)opts;
   CLEANUP_FREE char *mnt = xasprintf ("%s/fuse", rec);
   CLEANUP_FREE char *file = xasprintf ("%s/fuse/disk", rec);
   CLEANUP_FREE char *pid = kdev_rec_read (rec, "nbdfuse.pid");
@@ -313,3 +314,11 @@ kdev_fuse_reap (const char *rec)
   }
   return r;
 }
+
+const struct kdev_mode_ops kdev_fuse_ops = {
+  .name = "fuse",
+  .attach = fuse_attach,
+  .detach = fuse_detach,
+  .check = fuse_check,
+  .reap = fuse_reap,
+};

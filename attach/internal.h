@@ -1,5 +1,5 @@
 /* internal.h: what the files of attach/ share — the struct behind struct kdev, the
- * state records kept in state_dir, and the per-mode attach/detach entry points. */
+ * state records kept in state_dir, and one ops table per attach mode. */
 #ifndef BUSE_ATTACH_INTERNAL_H
 #define BUSE_ATTACH_INTERNAL_H
 
@@ -39,12 +39,12 @@ struct kdev {
   bool suspended;
 };
 
-/* kdev.c: state records.  Each attach owns one directory; every object is written there
+/* rec.c: state records.  Each attach owns one directory; every object is written there
  * before it is created, so a crashed run's leftovers can be found and undone. */
 int kdev_rec_write (struct kdev *dev, const char *key, const char *fmt, ...) ATTR_PRINTF (3, 4);
 char *kdev_rec_read (const char *rec, const char *key); /* NULL when absent */
 void kdev_rec_remove (struct kdev *dev, const char *key);
-/* Unmount every mount whose source is the block device DEVPATH (lazily if busy). */
+/* mount.c: unmount every mount whose source is the block device DEVPATH (lazily if busy). */
 int kdev_umount_users (const char *devpath);
 /* 1 if DEVPATH is mounted somewhere (*where gets the first mount point), 0 if not. */
 int kdev_mounted (const char *devpath, char **where);
@@ -56,23 +56,32 @@ struct kdev_err {
 void kdev_err_save (struct kdev_err *e);
 void kdev_err_restore (struct kdev_err *e); /* re-sets and frees */
 
-/* fuse.c */
-int kdev_fuse_attach (struct kdev *dev, struct nbds_server *srv);
-int kdev_fuse_detach (struct kdev *dev); /* undoes whatever is set in DEV */
-int kdev_fuse_check (struct kdev *dev);
-int kdev_fuse_reap (const char *rec);
+/* One attach mode (fuse.c, kernel.c).  kdev.c makes the record directory and dispatches
+ * through the table of dev->mode; a mode calls only rec.c, mount.c and its own helpers
+ * (loop.c, dm.c), never back into kdev.c. */
+struct kdev_mode_ops {
+  const char *name;
+  /* Make the device over SRV's export dev->name; sets dev->path.  On -1, detach undoes the
+   * half-made device. */
+  int (*attach) (struct kdev *dev, struct nbds_server *srv);
+  int (*detach) (struct kdev *dev); /* undoes whatever is set in DEV */
+  int (*check) (struct kdev *dev);  /* 0 while it works, -1 + err once lost */
+  /* Undo what record REC of a dead run names of this mode's objects; 0 when nothing is left.
+   * kdev_reap runs every mode's reap on every record. */
+  int (*reap) (const char *rec, const struct kdev_opts *opts);
+  /* DEV adopted from a dead run's record (nbd_index, dm_name set): new connections from SRV.
+   * NULL where a mode cannot outlive its process (fuse). */
+  int (*reattach) (struct kdev *dev, struct nbds_server *srv);
+  int (*suspend) (struct kdev *dev); /* may be NULL: nothing to suspend */
+  int (*resume) (struct kdev *dev);
+};
+extern const struct kdev_mode_ops kdev_fuse_ops;   /* fuse.c: nbdfuse + loop */
+extern const struct kdev_mode_ops kdev_kernel_ops; /* kernel.c: /dev/nbdN (+ dm) */
 
 /* loop.c */
 int kdev_loop_make (struct kdev *dev);               /* a loop device over dev->fuse_file */
 int kdev_loop_clear (const char *devpath);           /* LOOP_CLR_FD; 0 if already free */
 int kdev_loops_clear (const char *file, bool force); /* every loop backed by FILE */
-
-/* kernel.c */
-int kdev_kernel_attach (struct kdev *dev, struct nbds_server *srv);
-int kdev_kernel_reconnect (struct kdev *dev, struct nbds_server *srv); /* RECONFIGURE */
-int kdev_kernel_detach (struct kdev *dev);
-int kdev_kernel_check (struct kdev *dev);
-int kdev_kernel_reap_index (int index);
 
 /* dm.c */
 bool kdev_dm_available (void);

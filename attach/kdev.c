@@ -1,5 +1,6 @@
 /* kdev.c: attach an NBD export of our server as a local block device — the mode-independent
- * half: mode selection, the state records, attach/detach dispatch, reattach and reap.
+ * half: mode selection, the record directories, reattach and reap, dispatching to one ops
+ * table per mode (kdev_fuse_ops, kdev_kernel_ops; see internal.h).
  *
  * Every attach owns a record directory <state_dir>/<name>.<n> (mode 0700).  Each kernel object
  * (nbdfuse process and its FUSE mount, loop device, /dev/nbdN, dm table) is written there
@@ -56,95 +57,17 @@ kdev_mode_resolve (enum kdev_mode mode)
   return access ("/dev/nbd0", F_OK) == 0 ? KDEV_KERNEL : KDEV_FUSE;
 }
 
-/* ---- records ------------------------------------------------------------------------ */
-
-/* Write PATH atomically (temp file, rename) but without fsync: a record names kernel objects
- * (processes, mounts, loop devices), which a power loss takes away with it, so it only has to
- * outlive our process, and fsyncs here would cost several ms on every attach. */
-static int
-rec_write_file (const char *path, const char *text, size_t len)
+/* The table of MODE (KDEV_KERNEL or KDEV_FUSE, never auto). */
+static const struct kdev_mode_ops *
+ops_of (enum kdev_mode mode)
 {
-  CLEANUP_FREE char *tmp = xasprintf ("%s.tmp", path);
-  int fd = tmp ? open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
-
-  if (fd == -1) {
-    err_set (errno, "create %s", tmp ? tmp : path);
-    return -1;
-  }
-  int w = write_full (fd, text, len);
-  if (close (fd) == -1 || w == -1 || rename (tmp, path) == -1) {
-    err_set (errno, "write %s", path);
-    unlink (tmp);
-    return -1;
-  }
-  return 0;
+  return mode == KDEV_KERNEL ? &kdev_kernel_ops : &kdev_fuse_ops;
 }
 
-int
-kdev_rec_write (struct kdev *dev, const char *key, const char *fmt, ...)
-{
-  CLEANUP_FREE char *path = xasprintf ("%s/%s", dev->rec, key);
-  char *text = NULL;
-  va_list ap;
-  int r, len;
+/* Every mode, in the order reap undoes a record's objects (dm and nbd before nbdfuse). */
+static const struct kdev_mode_ops *const all_modes[] = { &kdev_kernel_ops, &kdev_fuse_ops };
 
-  if (path == NULL)
-    return -1;
-  va_start (ap, fmt);
-  len = vasprintf (&text, fmt, ap);
-  va_end (ap);
-  if (len < 0) {
-    err_set (ENOMEM, "record %s", key);
-    return -1;
-  }
-  r = rec_write_file (path, text, (size_t)len);
-  free (text);
-  return r;
-}
-
-char *
-kdev_rec_read (const char *rec, const char *key)
-{
-  CLEANUP_FREE char *path = xasprintf ("%s/%s", rec, key);
-  char *s;
-
-  if (path == NULL || access (path, F_OK) != 0)
-    return NULL;
-  s = read_file (path, NULL);
-  if (s)
-    s[strcspn (s, "\n")] = '\0';
-  return s;
-}
-
-void
-kdev_rec_remove (struct kdev *dev, const char *key)
-{
-  CLEANUP_FREE char *path = xasprintf ("%s/%s", dev->rec, key);
-
-  if (path)
-    unlink (path);
-}
-
-void
-kdev_err_save (struct kdev_err *e)
-{
-  e->errnum = err_errno ();
-  e->msg = strdup (err_get ());
-}
-
-void
-kdev_err_restore (struct kdev_err *e)
-{
-  /* err_set appends ": strerror" again: take the old one off first */
-  if (e->msg && e->errnum) {
-    size_t n = strlen (e->msg), m = strlen (strerror (e->errnum));
-    if (n >= m + 2 && strcmp (e->msg + n - m, strerror (e->errnum)) == 0)
-      e->msg[n - m - 2] = '\0';
-  }
-  err_set (e->errnum, "%s", e->msg ? e->msg : "unknown error");
-  free (e->msg);
-  e->msg = NULL;
-}
+/* ---- record directories ---------------------------------------------------------- */
 
 /* "PID STARTTIME" of a process, from /proc/PID/stat (field 22); NULL if it does not exist. */
 static char *
@@ -298,7 +221,7 @@ kdev_attach (struct nbds_server *srv, const char *name, enum kdev_mode mode,
   if (dev == NULL)
     return NULL;
   if (rec_create (dev) == 0) {
-    r = mode == KDEV_KERNEL ? kdev_kernel_attach (dev, srv) : kdev_fuse_attach (dev, srv);
+    r = ops_of (mode)->attach (dev, srv);
     if (r == 0) {
       log_info ("layer %s attached as %s (%s mode)", name, dev->path, kdev_mode_name (mode));
       return dev;
@@ -325,7 +248,7 @@ kdev_detach (struct kdev *dev)
   if (dev == NULL)
     return 0;
   if (dev->rec) {
-    r = dev->mode == KDEV_KERNEL ? kdev_kernel_detach (dev) : kdev_fuse_detach (dev);
+    r = ops_of (dev->mode)->detach (dev);
     if (r == 0)
       remove_tree (dev->rec);
     else { /* leave the record to kdev_reap, marked as nobody's */
@@ -340,19 +263,23 @@ kdev_detach (struct kdev *dev)
 int
 kdev_suspend (struct kdev *dev)
 {
-  return dev->dm_name ? kdev_dm_suspend (dev) : 0;
+  const struct kdev_mode_ops *ops = ops_of (dev->mode);
+
+  return ops->suspend ? ops->suspend (dev) : 0;
 }
 
 int
 kdev_resume (struct kdev *dev)
 {
-  return dev->dm_name ? kdev_dm_resume (dev) : 0;
+  const struct kdev_mode_ops *ops = ops_of (dev->mode);
+
+  return ops->resume ? ops->resume (dev) : 0;
 }
 
 int
 kdev_check (struct kdev *dev)
 {
-  int r = dev->mode == KDEV_KERNEL ? kdev_kernel_check (dev) : kdev_fuse_check (dev);
+  int r = ops_of (dev->mode)->check (dev);
 
   if (r == -1)
     err_prefix ("layer %s (%s)", dev->name, dev->path ? dev->path : "no device");
@@ -363,35 +290,26 @@ kdev_check (struct kdev *dev)
 
 /* Undo everything record REC names; 0 when nothing is left. */
 static int
-reap_record (const char *rec)
+reap_record (const char *rec, const struct kdev_opts *opts)
 {
   CLEANUP_FREE char *name = kdev_rec_read (rec, "name");
   CLEANUP_FREE char *mode = kdev_rec_read (rec, "mode");
-  CLEANUP_FREE char *dm = kdev_rec_read (rec, "dm");
-  CLEANUP_FREE char *nbd = kdev_rec_read (rec, "nbd");
   int r = 0;
 
   log_warn ("layer %s: reaping the %s-mode device left in %s", name ? name : "?", mode ? mode : "?",
             rec);
-  if (dm) {
-    CLEANUP_FREE char *path = xasprintf ("/dev/mapper/%s", dm);
-    if (path && kdev_umount_users (path) == -1)
+  for (size_t i = 0; i < ARRAY_SIZE (all_modes); i++)
+    if (all_modes[i]->reap (rec, opts) == -1)
       r = -1;
-    if (kdev_dm_remove (dm) == -1)
-      r = -1;
-  }
-  if (nbd && *nbd && kdev_kernel_reap_index (atoi (nbd)) == -1) /* empty: cut by a power loss */
-    r = -1;
-  if (kdev_fuse_reap (rec) == -1)
-    r = -1;
   if (r == 0)
     r = remove_tree (rec);
   return r;
 }
 
 int
-kdev_reap (const char *state_dir)
+kdev_reap (const struct kdev_opts *opts)
 {
+  const char *state_dir = opts->state_dir;
   DIR *d = opendir (state_dir);
   struct dirent *e;
   int r = 0;
@@ -410,7 +328,7 @@ kdev_reap (const char *state_dir)
       continue;
     if (rec == NULL || lstat (rec, &st) == -1 || !S_ISDIR (st.st_mode) || rec_owner_alive (rec))
       continue;
-    if (reap_record (rec) == -1) {
+    if (reap_record (rec, opts) == -1) {
       log_error ("reap %s: %s", rec, err_get ());
       r = -1;
     }
@@ -461,7 +379,7 @@ kdev_reattach (struct nbds_server *srv, const char *name, const struct kdev_opts
 
   if (dev == NULL)
     return NULL;
-  if (adopt_record (dev) == 0 && kdev_kernel_reconnect (dev, srv) == 0) {
+  if (adopt_record (dev) == 0 && ops_of (KDEV_KERNEL)->reattach (dev, srv) == 0) {
     log_info ("layer %s reattached as %s", name, dev->path);
     return dev;
   }

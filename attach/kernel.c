@@ -23,6 +23,8 @@
 #include "common/common.h"
 #include "attach/internal.h"
 
+static int reap_index (int index, const struct kdev_opts *opts);
+
 /* The logical block size of /dev/nbdN: 512, not the layers' 4096, so that filesystems with
  * 1 KiB blocks (mke2fs picks them below 512 MiB) mount too; ext4 with 4 KiB blocks still
  * sends 4 KiB-aligned I/O. */
@@ -117,14 +119,14 @@ genl_open (int *family)
   return sk;
 }
 
+/* Netlink where the kernel has it, unless FORCE (kdev_opts.force_ioctl). */
 static bool
-use_ioctl (void)
+use_ioctl (bool force)
 {
-  const char *e = getenv ("BUSE_NBD_IOCTL");
   int family;
   struct nl_sock *sk;
 
-  if (e && strcmp (e, "1") == 0)
+  if (force)
     return true;
   sk = genl_open (&family);
   if (sk == NULL) {
@@ -347,11 +349,11 @@ connect_free (struct kdev *dev, const struct conns *c, bool ioctls)
   return -1;
 }
 
-int
-kdev_kernel_attach (struct kdev *dev, struct nbds_server *srv)
+static int
+kernel_attach (struct kdev *dev, struct nbds_server *srv)
 {
   struct conns c;
-  bool ioctls = use_ioctl ();
+  bool ioctls = use_ioctl (dev->opts.force_ioctl);
   int r;
 
   if (conns_open (dev, srv, dev->opts.connections, &c) == -1)
@@ -371,16 +373,15 @@ kdev_kernel_attach (struct kdev *dev, struct nbds_server *srv)
 }
 
 /* After a restart: new sockets for the same device, or a new device under the dm table. */
-int
-kdev_kernel_reconnect (struct kdev *dev, struct nbds_server *srv)
+static int
+kernel_reattach (struct kdev *dev, struct nbds_server *srv)
 {
-  const char *no_reconf = getenv ("BUSE_KDEV_NO_RECONFIGURE"); /* tests: force a reload */
   struct conns c;
   int r = -1;
 
   err_set (ENXIO, "nbd%d is not connected any more", dev->nbd_index);
-  if (nbd_busy (dev->nbd_index) && !use_ioctl () && !(no_reconf && *no_reconf == '1') &&
-      conns_open (dev, srv, dev->opts.connections, &c) == 0) {
+  if (nbd_busy (dev->nbd_index) && !use_ioctl (dev->opts.force_ioctl) &&
+      !dev->opts.no_reconfigure && conns_open (dev, srv, dev->opts.connections, &c) == 0) {
     r = genl_cmd (dev, NBD_CMD_RECONFIGURE, dev->nbd_index, &c);
     conns_close (&c);
   }
@@ -394,10 +395,10 @@ kdev_kernel_reconnect (struct kdev *dev, struct nbds_server *srv)
             dev->nbd_index, err_get (), dev->dm_name);
   if (kdev_dm_hold (dev) == -1) /* hold new I/O in dm while the device is swapped */
     return -1;
-  kdev_kernel_reap_index (dev->nbd_index);
+  reap_index (dev->nbd_index, &dev->opts);
   if (conns_open (dev, srv, dev->opts.connections, &c) == -1)
     return -1;
-  r = connect_free (dev, &c, use_ioctl ());
+  r = connect_free (dev, &c, use_ioctl (dev->opts.force_ioctl));
   conns_close (&c);
   if (r == -1)
     return -1;
@@ -405,8 +406,8 @@ kdev_kernel_reconnect (struct kdev *dev, struct nbds_server *srv)
   return dev->path ? kdev_dm_reload (dev) : -1;
 }
 
-int
-kdev_kernel_detach (struct kdev *dev)
+static int
+kernel_detach (struct kdev *dev)
 {
   CLEANUP_FREE char *where = NULL;
 
@@ -432,8 +433,8 @@ kdev_kernel_detach (struct kdev *dev)
   return 0;
 }
 
-int
-kdev_kernel_check (struct kdev *dev)
+static int
+kernel_check (struct kdev *dev)
 {
   if (dev->ioctl_mode ? !__atomic_load_n (&dev->doit_running, __ATOMIC_SEQ_CST)
                       : !nbd_busy (dev->nbd_index)) {
@@ -443,8 +444,8 @@ kdev_kernel_check (struct kdev *dev)
   return 0;
 }
 
-int
-kdev_kernel_reap_index (int index)
+static int
+reap_index (int index, const struct kdev_opts *opts)
 {
   struct kdev tmp = { .nbd_index = index, .opts = { .timeout_s = 30 } };
   char path[32];
@@ -454,7 +455,7 @@ kdev_kernel_reap_index (int index)
     return 0;
   snprintf (path, sizeof path, "/dev/nbd%d", index);
   kdev_umount_users (path);
-  if (!use_ioctl ()) {
+  if (!use_ioctl (opts && opts->force_ioctl)) {
     if (genl_cmd (&tmp, NBD_CMD_DISCONNECT, index, NULL) == -1)
       return -1;
   } else if ((fd = open (path, O_RDWR | O_CLOEXEC)) != -1) {
@@ -464,3 +465,48 @@ kdev_kernel_reap_index (int index)
   }
   return wait_busy (index, false, 10000);
 }
+
+/* The kernel objects a dead run's record REC names: its dm table (and what is mounted on it),
+ * then its /dev/nbdN. */
+static int
+kernel_reap (const char *rec, const struct kdev_opts *opts)
+{
+  CLEANUP_FREE char *dm = kdev_rec_read (rec, "dm");
+  CLEANUP_FREE char *nbd = kdev_rec_read (rec, "nbd");
+  int r = 0;
+
+  if (dm) {
+    CLEANUP_FREE char *path = xasprintf ("/dev/mapper/%s", dm);
+    if (path && kdev_umount_users (path) == -1)
+      r = -1;
+    if (kdev_dm_remove (dm) == -1)
+      r = -1;
+  }
+  if (nbd && *nbd && reap_index (atoi (nbd), opts) == -1) /* empty: cut by a power loss */
+    r = -1;
+  return r;
+}
+
+/* Suspend / resume: only a device wrapped in dm has a table to hold I/O in. */
+static int
+kernel_suspend (struct kdev *dev)
+{
+  return dev->dm_name ? kdev_dm_suspend (dev) : 0;
+}
+
+static int
+kernel_resume (struct kdev *dev)
+{
+  return dev->dm_name ? kdev_dm_resume (dev) : 0;
+}
+
+const struct kdev_mode_ops kdev_kernel_ops = {
+  .name = "kernel",
+  .attach = kernel_attach,
+  .detach = kernel_detach,
+  .check = kernel_check,
+  .reap = kernel_reap,
+  .reattach = kernel_reattach,
+  .suspend = kernel_suspend,
+  .resume = kernel_resume,
+};

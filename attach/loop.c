@@ -7,7 +7,7 @@
  * The backing file is opened with O_DIRECT when the device is to use direct I/O, as losetup
  * does; a file that refuses it gets a buffered loop device.  $BUSE_LOSETUP, when set, names a
  * losetup-like command run instead (tests simulate a system without a free loop device).
- * The file's name is recorded (loop-file) before the device exists, so kdev_fuse_reap can
+ * The file's name is recorded (loop-file) before the device exists, so fuse.c's reap can
  * find the device by its backing file even if we die before recording the device itself. */
 #include <dirent.h>
 #include <errno.h>
@@ -135,7 +135,7 @@ loop_setup (struct kdev *dev, char **out)
 int
 kdev_loop_make (struct kdev *dev)
 {
-  const char *cmd = getenv ("BUSE_LOSETUP");
+  const char *cmd = dev->opts.losetup;
 
   if (kdev_rec_write (dev, "loop-file", "%s\n", dev->fuse_file) == -1)
     return -1;

@@ -37,6 +37,8 @@ table_md() {
   echo
   echo "![ratios](results.png)"
   echo
+  echo "Earlier runs and re-measurements of single rows: [HISTORY.md](HISTORY.md)."
+  echo
   [ ! -s "$work/extra.txt" ] || cat "$work/extra.txt"
   echo "## What each row measures"
   echo

@@ -8,9 +8,9 @@
  * reports which layer, unmounts and detaches, and exits 1.  State lives in <home>/kdev (or
  * --state), where leftovers of a killed run are reaped on the next start (or with --reap). */
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -38,73 +38,73 @@ struct attach_run {
   struct attach_one one[MAX_IDS];
 };
 
-static void
-usage (FILE *fp)
+static int
+set_mode (void *field, const char *arg)
 {
-  fprintf (fp, "usage: buse attach [--home DIR | --file FILE] [--mode auto|kernel|fuse] [--ro]\n"
-               "                   [--mount DIR [--mount-opts O] [--fstype T]] [--state DIR]\n"
-               "                   [--connections N] [--timeout S] [--no-dm] [--reattach] ID...\n"
-               "       buse attach --reap [--home DIR | --state DIR]\n\n"
-               "Attach layers of the store in --home (or FILE, exported as ID) as block devices,\n"
-               "print their paths (one a line), stay in the foreground until SIGINT/SIGTERM,\n"
-               "then unmount and detach.  --mount DIR: the mount point (DIR/ID with several IDs).\n"
-               "  --reattach  kernel mode: take over ID's device left by a killed run\n"
-               "  --reap      undo devices, mounts and nbdfuse processes of killed runs, and exit\n"
-               "SIGUSR1 suspends I/O on the devices, SIGUSR2 resumes it (dm wrapper only).\n");
+  if (kdev_mode_parse (arg, field) == -1) {
+    err_set (0, "expected auto|kernel|fuse, not '%s'", arg);
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
 }
 
+#define A(f) offsetof (struct attach_args, f)
+static const struct opt attach_opts[] = {
+  { "home", 0, OPT_STRING, A (home), "DIR", .help = "attach layers of the store in DIR" },
+  { "file", 0, OPT_STRING, A (file), "FILE",
+    .help = "attach FILE instead, exported as the one ID" },
+  { "mode", 0, OPT_CALL, A (mode), "MODE", .help = "auto|kernel|fuse (default auto)",
+    .set = set_mode },
+  { "ro", 0, OPT_FLAG, A (ro), NULL, .help = "read-only devices (and mounts)" },
+  { "mount", 0, OPT_STRING, A (mount), "DIR", .help = "mount point (DIR/ID with several IDs)" },
+  { "mount-opts", 0, OPT_STRING, A (mount_opts), "O", .help = "mount options" },
+  { "fstype", 0, OPT_STRING, A (fstype), "T", .help = "filesystem type (default ext4)" },
+  { "state", 0, OPT_STRING, A (state), "DIR",
+    .help = "device records (default HOME/kdev, or /run/buse/kdev with --file)" },
+  { "connections", 0, OPT_UINT, A (connections), "N",
+    .help = "kernel mode: NBD connections per device (default 2)" },
+  { "timeout", 0, OPT_UINT, A (timeout), "S",
+    .help = "kernel mode: dead-connection timeout in seconds (default 30)" },
+  { "no-dm", 0, OPT_FLAG, A (no_dm), NULL, .help = "no dm wrapper over the device" },
+  { "reattach", 0, OPT_FLAG, A (reattach), NULL,
+    .help = "kernel mode: take over ID's device left by a killed run" },
+  { "reap", 0, OPT_FLAG, A (reap), NULL,
+    .help = "undo devices, mounts and nbdfuse processes of killed runs, and exit" },
+  { NULL },
+};
+#undef A
+
+static const struct opt_cmd attach_cmd = {
+  .name = "buse attach",
+  .synopsis = "[--home DIR | --file FILE] [OPTIONS] ID...  |  --reap [--home DIR | --state DIR]",
+  .about = "Attach layers of the store in --home (or FILE, exported as ID) as block devices,\n"
+           "print their paths (one a line), stay in the foreground until SIGINT/SIGTERM,\n"
+           "then unmount and detach.  SIGUSR1 suspends I/O on the devices, SIGUSR2 resumes\n"
+           "it (dm wrapper only).",
+  .opts = attach_opts,
+};
+
+/* 0 ok, 1 help shown, -1 error (message printed) */
 static int
 parse_args (int argc, char **argv, struct attach_args *a)
 {
-  static const struct option opts[] = {
-    { "home", required_argument, NULL, 'H' },
-    { "mode", required_argument, NULL, 'm' },
-    { "mount", required_argument, NULL, 'M' },
-    { "ro", no_argument, NULL, 'r' },
-    { "file", required_argument, NULL, 'f' },
-    { "state", required_argument, NULL, 's' },
-    { "mount-opts", required_argument, NULL, 'o' },
-    { "fstype", required_argument, NULL, 't' },
-    { "connections", required_argument, NULL, 'c' },
-    { "timeout", required_argument, NULL, 'T' },
-    { "no-dm", no_argument, NULL, 'D' },
-    { "reap", no_argument, NULL, 'R' },
-    { "reattach", no_argument, NULL, 'A' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
-  int c;
+  int n;
 
   memset (a, 0, sizeof *a);
   a->fstype = "ext4";
-  while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
-    switch (c) {
-    case 'H': a->home = optarg; break;
-    case 'm':
-      if (kdev_mode_parse (optarg, &a->mode) == -1)
-        return -1;
-      break;
-    case 'M': a->mount = optarg; break;
-    case 'r': a->ro = true; break;
-    case 'f': a->file = optarg; break;
-    case 's': a->state = optarg; break;
-    case 'o': a->mount_opts = optarg; break;
-    case 't': a->fstype = optarg; break;
-    case 'c': a->connections = (unsigned)atoi (optarg); break;
-    case 'T': a->timeout = (unsigned)atoi (optarg); break;
-    case 'D': a->no_dm = true; break;
-    case 'R': a->reap = true; break;
-    case 'A': a->reattach = true; break;
-    case 'h': usage (stdout); return 1;
-    default: usage (stderr); return -1;
-    }
+  n = opts_parse (&attach_cmd, a, argc, argv);
+  if (n < 0)
+    return opts_exit (&attach_cmd, n) == 0 ? 1 : -1;
+  if (n > MAX_IDS) {
+    fprintf (stderr, "buse attach: at most %d IDs\n", MAX_IDS);
+    return -1;
   }
-  while (optind < argc && a->n_ids < MAX_IDS)
-    a->ids[a->n_ids++] = argv[optind++];
-  if ((a->n_ids == 0 && !a->reap) || optind < argc || (!a->home && !a->file && !a->reap) ||
+  for (int i = 0; i < n; i++)
+    a->ids[a->n_ids++] = argv[1 + i];
+  if ((a->n_ids == 0 && !a->reap) || (!a->home && !a->file && !a->reap) ||
       (a->file && a->n_ids > 1)) {
-    usage (stderr);
-    err_set (EINVAL, "expected --home DIR and IDs, or --file FILE and one ID");
+    fprintf (stderr, "buse attach: expected --home DIR and IDs, or --file FILE and one ID\n");
     return -1;
   }
   return 0;
@@ -114,14 +114,19 @@ parse_args (int argc, char **argv, struct attach_args *a)
 static int
 start_server (const struct attach_args *a, struct attach_run *run)
 {
-  run->srv = nbds_new (NULL);
+  struct nbds_opts no = { 0 };
+  struct layer_store_opts so = { 0 };
+
+  cli_env_nbd (&no);
+  cli_env_store (&so);
+  run->srv = nbds_new (&no);
   if (run->srv == NULL)
     return -1;
   if (a->file) {
     void *h = nbds_file_open (a->file, a->ro);
     return h ? nbds_add_export (run->srv, a->ids[0], a->file, &nbds_file_backend, h, a->ro) : -1;
   }
-  run->st = layer_store_open (a->home, NULL);
+  run->st = layer_store_open (a->home, &so);
   if (run->st == NULL)
     return -1;
   for (size_t i = 0; i < a->n_ids; i++) {
@@ -160,6 +165,7 @@ attach_and_mount (const struct attach_args *a, struct attach_run *run, const cha
     .use_dm = !a->no_dm,
   };
 
+  cli_env_kdev (&ko);
   if (start_server (a, run) == -1)
     return -1;
   for (size_t i = 0; i < a->n_ids; i++) {
@@ -234,11 +240,8 @@ cmd_attach (int argc, char **argv)
   int rc = 0;
 
   rc = parse_args (argc, argv, &a);
-  if (rc != 0) {
-    if (rc == -1)
-      fprintf (stderr, "buse attach: %s\n", err_get ());
+  if (rc != 0)
     return rc == 1 ? 0 : 2;
-  }
   state = a.state  ? strdup (a.state)
           : a.home ? xasprintf ("%s/kdev", a.home)
                    : strdup ("/run/buse/kdev");
@@ -250,7 +253,9 @@ cmd_attach (int argc, char **argv)
   sigaddset (&set, SIGUSR2);
   pthread_sigmask (SIG_BLOCK, &set, NULL); /* before any thread starts */
   signal (SIGPIPE, SIG_IGN);               /* a client gone is that connection's error */
-  if (!a.reattach && kdev_reap (state) == -1)
+  struct kdev_opts ro = { .state_dir = state };
+  cli_env_kdev (&ro);
+  if (!a.reattach && kdev_reap (&ro) == -1)
     fprintf (stderr, "buse attach: reap %s: %s\n", state, err_get ());
   if (a.reap)
     return 0;

@@ -10,8 +10,8 @@
  * with `e2fsck -fn`, so nothing is ever written to the store.
  * Every problem names the diff and the layers that use it; the exit status is 1 if any. */
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -303,49 +303,47 @@ run_checks (struct fsck *f)
   }
 }
 
-static void
-usage (FILE *fp)
-{
-  fprintf (fp,
-           "usage: buse fsck [--home DIR] [--no-e2fsck] [--tmpdir DIR] [ID]\n\n"
-           "Check the store (all layers, or layer ID and the diffs of its chain): metadata\n"
+struct fsck_args {
+  const char *home, *tmpdir;
+  bool no_e2fsck;
+};
+
+#define A(f) offsetof (struct fsck_args, f)
+static const struct opt fsck_opts[] = {
+  { "home", 0, OPT_STRING, A (home), "DIR", .help = "the store (default " CLI_DEFAULT_HOME ")" },
+  { "no-e2fsck", 0, OPT_FLAG, A (no_e2fsck), NULL, .help = "only the store's structure" },
+  { "tmpdir", 0, OPT_STRING, A (tmpdir), "DIR",
+    .help = "where the temporary image goes (default $TMPDIR or /var/tmp)" },
+  { NULL },
+};
+#undef A
+
+static const struct opt_cmd fsck_cmd = {
+  .name = "buse fsck",
+  .synopsis = "[--home DIR] [--no-e2fsck] [--tmpdir DIR] [ID]",
+  .about = "Check the store (all layers, or layer ID and the diffs of its chain): metadata\n"
            "parses, every diff named exists, data and map files have their sizes, every map\n"
            "entry is valid, owned counts match; then e2fsck -fn each layer's filesystem\n"
            "(exported read-only to a sparse temporary file).  Read-only: safe beside a\n"
-           "running daemon.  Exit 1 if anything is wrong; every problem names its layer.\n"
-           "  --home DIR      the store (default %s)\n"
-           "  --no-e2fsck     only the store's structure\n"
-           "  --tmpdir DIR    where the temporary image goes (default $TMPDIR or /var/tmp)\n",
-           CLI_DEFAULT_HOME);
-}
+           "running daemon.  Exit 1 if anything is wrong; every problem names its layer.",
+  .opts = fsck_opts,
+};
 
+/* -1 to go on, else the exit status */
 static int
 parse (int argc, char **argv, struct fsck *f, const char **home)
 {
-  static const struct option opts[] = {
-    { "home", required_argument, NULL, 'H' },
-    { "no-e2fsck", no_argument, NULL, 'N' },
-    { "tmpdir", required_argument, NULL, 't' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
-  int c;
+  struct fsck_args a = { .home = *home, .tmpdir = f->tmpdir };
+  int n = opts_parse (&fsck_cmd, &a, argc, argv);
 
-  optind = 0;
-  while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'H': *home = optarg; break;
-    case 'N': f->no_e2fsck = true; break;
-    case 't': f->tmpdir = optarg; break;
-    case 'h': usage (stdout); return 0;
-    default: usage (stderr); return 2;
-    }
-  }
-  if (argc - optind > 1) {
-    usage (stderr);
+  if (n < 0)
+    return opts_exit (&fsck_cmd, n);
+  if (n > 1) {
+    opts_usage (&fsck_cmd, stderr);
     return 2;
   }
-  f->only = optind < argc ? argv[optind] : NULL;
+  *home = a.home, f->tmpdir = a.tmpdir, f->no_e2fsck = a.no_e2fsck;
+  f->only = n == 1 ? argv[1] : NULL;
   return -1;
 }
 

@@ -1,7 +1,7 @@
 /* layer.c: `buse layer create|rm`, `buse ls`, `buse inspect` — the layer store from the
  * command line.  Changes open the store exclusively (they fail while a daemon holds it);
  * ls and inspect open it read-only, so they also work beside a running daemon. */
-#include <getopt.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -12,68 +12,63 @@ struct args {
   bool ro;
 };
 
+#define HOME_HELP "the store (default " CLI_DEFAULT_HOME ")"
+static const struct opt layer_opts[] = {
+  { "home", 0, OPT_STRING, offsetof (struct args, home), "DIR", .help = HOME_HELP },
+  { "parent", 0, OPT_STRING, offsetof (struct args, parent), "P",
+    .help = "stack the new layer on layer P (default: on the base)" },
+  { "size", 0, OPT_SIZE, offsetof (struct args, size), "S",
+    .help = "virtual size (default: the parent's); may only grow" },
+  { "ro", 0, OPT_FLAG, offsetof (struct args, ro), NULL, .help = "a read-only layer" },
+  { "base-size", 0, OPT_SIZE, offsetof (struct args, base_size), "S",
+    .help = "size of the base ext4 when the store is created (10G)" },
+  { "mkfs-args", 0, OPT_STRING, offsetof (struct args, mkfs_args), "ARGS",
+    .help = "extra mke2fs arguments when the store is created" },
+  { NULL },
+};
+static const struct opt home_opts[] = {
+  { "home", 0, OPT_STRING, offsetof (struct args, home), "DIR", .help = HOME_HELP }, { NULL }
+};
+#undef HOME_HELP
+
+static const struct opt_cmd layer_cmd = {
+  .name = "buse layer",
+  .synopsis = "create ID [OPTIONS]  |  rm ID [--home DIR]",
+  .opts = layer_opts,
+};
+static const struct opt_cmd ls_cmd = {
+  .name = "buse ls",
+  .synopsis = "[--home DIR]",
+  .about = "List the layers of the store: id, parent, sizes, depth, mode.",
+  .opts = home_opts,
+};
+static const struct opt_cmd inspect_cmd = {
+  .name = "buse inspect",
+  .synopsis = "[--home DIR] ID",
+  .about = "Show layer ID as JSON.",
+  .opts = home_opts,
+};
+
+static const struct opt_cmd *
+cmd_of (const char *name)
+{
+  return !strcmp (name, "layer") ? &layer_cmd : !strcmp (name, "ls") ? &ls_cmd : &inspect_cmd;
+}
+
 static void
 usage (FILE *fp, const char *cmd)
 {
-  if (!strcmp (cmd, "layer"))
-    fprintf (fp, "usage: buse layer create ID [--parent P] [--size S] [--ro] [--home DIR]\n"
-                 "                         [--base-size S] [--mkfs-args ARGS]\n"
-                 "       buse layer rm ID [--home DIR]\n\n"
-                 "  --parent P      stack the new layer on layer P (default: on the base)\n"
-                 "  --size S        virtual size (default: the parent's); may only grow\n"
-                 "  --ro            a read-only layer\n"
-                 "  --base-size S   size of the base ext4 when the store is created (10G)\n"
-                 "  --mkfs-args A   extra mke2fs arguments when the store is created\n");
-  else
-    fprintf (fp, "usage: buse %s%s [--home DIR]\n", cmd, strcmp (cmd, "ls") ? " ID" : "");
-  fprintf (fp, "  --home DIR      the store (default %s)\n", CLI_DEFAULT_HOME);
+  opts_usage (cmd_of (cmd), fp);
 }
 
-/* Parse options; returns the index of the first operand, or -1 (exit 2), -2 (help, exit 0). */
+/* Parse options; *argc becomes 1 + the number of operands (now argv[1..]).  Returns the index
+ * of the first operand, or -1 (exit 2), -2 (help, exit 0). */
 static int
-parse (int argc, char **argv, struct args *a)
+parse (int *argc, char **argv, struct args *a)
 {
-  static const struct option opts[] = {
-    { "home", required_argument, NULL, 'H' },
-    { "parent", required_argument, NULL, 'p' },
-    { "size", required_argument, NULL, 's' },
-    { "ro", no_argument, NULL, 'r' },
-    { "base-size", required_argument, NULL, 'b' },
-    { "mkfs-args", required_argument, NULL, 'm' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
-  int c;
-
   memset (a, 0, sizeof *a);
   a->home = CLI_DEFAULT_HOME;
-  optind = 0; /* glibc: full re-initialisation after main's getopt */
-  while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'H': a->home = optarg; break;
-    case 'p': a->parent = optarg; break;
-    case 'r': a->ro = true; break;
-    case 'm': a->mkfs_args = optarg; break;
-    case 's':
-    case 'b':
-      if (parse_size (optarg, c == 's' ? &a->size : &a->base_size) == -1) {
-        fprintf (stderr, "buse %s: --%s: %s\n", argv[0], c == 's' ? "size" : "base-size",
-                 err_get ());
-        return -1;
-      }
-      break;
-    case 'h': usage (stdout, argv[0]); return -2;
-    default: usage (stderr, argv[0]); return -1;
-    }
-  }
-  return optind;
-}
-
-static int
-fail (const char *cmd)
-{
-  fprintf (stderr, "buse %s: %s\n", cmd, err_get ());
-  return 1;
+  return cli_parse (cmd_of (argv[0]), a, argc, argv);
 }
 
 static int
@@ -84,10 +79,10 @@ layer_create_cmd (struct args *a, const char *id)
   int r;
 
   if (!st)
-    return fail ("layer create");
+    return cli_fail ("layer create");
   r = layer_create (st, id, a->parent, a->size, !a->ro);
   if (r == -1)
-    fail ("layer create");
+    cli_fail ("layer create");
   layer_store_close (st);
   return r == 0 ? 0 : 1;
 }
@@ -99,10 +94,10 @@ layer_rm_cmd (struct args *a, const char *id)
   int r;
 
   if (!st)
-    return fail ("layer rm");
+    return cli_fail ("layer rm");
   r = layer_remove (st, id);
   if (r == -1)
-    fail ("layer rm");
+    cli_fail ("layer rm");
   layer_store_close (st);
   return r == 0 ? 0 : 1;
 }
@@ -111,7 +106,7 @@ int
 cmd_layer (int argc, char **argv)
 {
   struct args a;
-  int i = parse (argc, argv, &a);
+  int i = parse (&argc, argv, &a);
   const char *sub;
 
   if (i < 0)
@@ -150,22 +145,22 @@ int
 cmd_ls (int argc, char **argv)
 {
   struct args a;
-  int i = parse (argc, argv, &a), r;
+  int i = parse (&argc, argv, &a), r;
   struct layer_store *st;
 
   if (i < 0)
     return i == -2 ? 0 : 2;
-  if (i != argc || a.parent || a.size || a.ro) {
+  if (i != argc) {
     usage (stderr, "ls");
     return 2;
   }
   if (!(st = layer_store_open_ro (a.home)))
-    return fail ("ls");
+    return cli_fail ("ls");
   printf ("%-24s %-24s %10s %10s %10s %5s %s\n", "ID", "PARENT", "SIZE", "OWNED", "DISK", "DEPTH",
           "MODE");
   r = layer_list (st, print_one, NULL);
   if (r == -1)
-    fail ("ls");
+    cli_fail ("ls");
   layer_store_close (st);
   return r == 0 ? 0 : 1;
 }
@@ -174,23 +169,23 @@ int
 cmd_inspect (int argc, char **argv)
 {
   struct args a;
-  int i = parse (argc, argv, &a);
+  int i = parse (&argc, argv, &a);
   struct layer_store *st;
   char *json;
 
   if (i < 0)
     return i == -2 ? 0 : 2;
-  if (argc - i != 1 || a.parent || a.size || a.ro) {
+  if (argc - i != 1) {
     usage (stderr, "inspect");
     return 2;
   }
   if (!(st = layer_store_open_ro (a.home)))
-    return fail ("inspect");
+    return cli_fail ("inspect");
   json = layer_inspect_json (st, argv[i]);
   if (json)
     printf ("%s\n", json);
   else
-    fail ("inspect");
+    cli_fail ("inspect");
   free (json);
   layer_store_close (st);
   return json ? 0 : 1;

@@ -1,5 +1,5 @@
 /* main.c: the buse binary — global options, then one subcommand from a table. */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +14,7 @@ static const struct command {
   const char *summary;
 } commands[] = {
   { "serve", cmd_serve, "answer dockerd's graphdriver plugin API (the daemon)" },
+  { "snapshotter", cmd_snapshotter, "answer containerd's snapshots API (a proxy snapshotter)" },
   { "nbd", cmd_nbd, "serve files or layers as NBD exports" },
   { "layer", cmd_layer, "create or remove layers in a store (layer create|rm)" },
   { "ls", cmd_ls, "list the layers of a store" },
@@ -27,16 +28,53 @@ static const struct command {
   { "help", cmd_help, "list the commands" },
 };
 
-static void
-usage (FILE *fp)
+/* The environment (cli/env.c), read once at start. */
+static struct cli_env env;
+
+const struct cli_env *
+cli_env (void)
 {
-  fprintf (fp, "usage: buse [--debug=AREAS] [-v] COMMAND [ARGS]\n\n"
-               "  --debug=AREAS  debug logs for areas: nbd,layers,kdev,gd,http,archive or all\n"
-               "  -v, --verbose  info logs (default: warnings and errors)\n\ncommands:\n");
+  return &env;
+}
+
+static void
+list_commands (FILE *fp)
+{
+  fprintf (fp, "\ncommands:\n");
   for (size_t i = 0; i < ARRAY_SIZE (commands); i++)
     fprintf (fp, "  %-9s %s\n", commands[i].name, commands[i].summary);
   fprintf (fp, "\n`buse COMMAND --help` describes a command's options.\n");
 }
+
+struct global_args {
+  bool verbose, version;
+};
+
+static int
+set_debug (void *field, const char *areas)
+{
+  (void)field;
+  return log_set_debug (areas);
+}
+
+static const struct opt global_opts[] = {
+  { "debug", 0, OPT_CALL, 0, "AREAS",
+    .help = "debug logs for areas: nbd,layers,kdev,gd,http,archive,snap,vol or all",
+    .set = set_debug },
+  { "verbose", 'v', OPT_FLAG, offsetof (struct global_args, verbose), NULL,
+    .help = "info logs (default: warnings and errors)" },
+  { "version", 'V', OPT_FLAG, offsetof (struct global_args, version), NULL,
+    .help = "print the version" },
+  { NULL },
+};
+
+static const struct opt_cmd buse_cmd = {
+  .name = "buse",
+  .synopsis = "[--debug=AREAS] [-v] COMMAND [ARGS]",
+  .opts = global_opts,
+  .stop_at_operand = true,
+  .epilog = list_commands,
+};
 
 static int
 cmd_version (int argc, char **argv)
@@ -50,47 +88,31 @@ static int
 cmd_help (int argc, char **argv)
 {
   (void)argc, (void)argv;
-  usage (stdout);
+  opts_usage (&buse_cmd, stdout);
   return 0;
 }
 
 int
 main (int argc, char **argv)
 {
-  static const struct option opts[] = {
-    { "debug", required_argument, NULL, 'd' },
-    { "verbose", no_argument, NULL, 'v' },
-    { "help", no_argument, NULL, 'h' },
-    { "version", no_argument, NULL, 'V' },
-    { NULL, 0, NULL, 0 },
-  };
-  int c;
+  struct global_args g = { 0 };
+  int n = opts_parse (&buse_cmd, &g, argc, argv);
 
-  while ((c = getopt_long (argc, argv, "+vhV", opts, NULL)) != -1) {
-    switch (c) {
-    case 'd':
-      if (log_set_debug (optarg) == -1) {
-        fprintf (stderr, "buse: %s\n", err_get ());
-        return 2;
-      }
-      break;
-    case 'v': log_set_level (LOG_LEVEL_INFO); break;
-    case 'h': usage (stdout); return 0;
-    case 'V': return cmd_version (0, NULL);
-    default: usage (stderr); return 2;
-    }
-  }
-  if (optind >= argc) {
-    usage (stderr);
+  if (n < 0)
+    return opts_exit (&buse_cmd, n);
+  if (g.verbose)
+    log_set_level (LOG_LEVEL_INFO);
+  if (g.version)
+    return cmd_version (0, NULL);
+  if (n == 0) {
+    opts_usage (&buse_cmd, stderr);
     return 2;
   }
+  cli_env_read (&env);
   for (size_t i = 0; i < ARRAY_SIZE (commands); i++)
-    if (strcmp (argv[optind], commands[i].name) == 0) {
-      char **sub = argv + optind;
-      optind = 1; /* each command runs getopt_long from its own argv[0] */
-      return commands[i].fn (argc - (int)(sub - argv), sub);
-    }
-  fprintf (stderr, "buse: unknown command '%s'\n", argv[optind]);
-  usage (stderr);
+    if (strcmp (argv[1], commands[i].name) == 0)
+      return commands[i].fn (n, argv + 1);
+  fprintf (stderr, "buse: unknown command '%s'\n", argv[1]);
+  opts_usage (&buse_cmd, stderr);
   return 2;
 }

@@ -2,8 +2,8 @@
  * as NBD exports on a unix socket and/or TCP, in the foreground, until SIGINT/SIGTERM.
  * Signals are blocked in every thread and taken synchronously with sigwait in the main
  * thread, which then stops the server; nbds_free flushes and closes every backend. */
-#include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -23,83 +23,58 @@ struct id_filter {
   int n;
 };
 
-static void
-usage (FILE *fp)
-{
-  fprintf (fp, "usage: buse nbd [OPTIONS] NAME=FILE...\n"
-               "       buse nbd [OPTIONS] --home DIR [ID...]\n\n"
-               "Serve files, or the layers of a store, as NBD exports until SIGINT/SIGTERM.\n\n"
-               "  --unix PATH        listen on a unix socket (created mode 0600)\n"
-               "  --tcp HOST:PORT    listen on TCP (e.g. 127.0.0.1:10809, [::1]:10809)\n"
-               "                     at least one of --unix and --tcp is required\n"
-               "  -r, --read-only    serve every export read-only\n"
-               "  --home DIR         serve the layers of the store in DIR by id (all of them,\n"
-               "                     or only the IDs given)\n"
-               "  --workers N        worker threads per connection (default 8)\n"
-               "  --max-requests N   requests in flight per connection (default 64)\n"
-               "  --max-payload SIZE largest READ/WRITE (default 32M)\n"
-               "  -h, --help         this help\n\n"
-               "NAME is the export name clients ask for (nbd+unix:///NAME?socket=PATH).\n"
-               "`buse --debug=nbd nbd ...` logs every request.\n");
-}
-
 static int
-parse_uint (const char *opt, const char *s, unsigned *out)
+set_payload (void *field, const char *arg)
 {
   uint64_t v;
 
-  if (parse_size (s, &v) == -1 || v == 0 || v > 4096) {
-    fprintf (stderr, "buse nbd: %s: bad value '%s'\n", opt, s);
+  if (parse_size (arg, &v) == -1)
+    return -1;
+  if (v < 4096 || v > (256u << 20)) {
+    err_set (EINVAL, "bad size '%s' (4K to 256M)", arg);
     return -1;
   }
-  *out = v;
+  *(uint32_t *)field = v;
   return 0;
 }
+
+#define A(f) offsetof (struct nbd_args, f)
+static const struct opt nbd_opts[] = {
+  { "unix", 0, OPT_STRING, A (unix_path), "PATH",
+    .help = "listen on a unix socket (created mode 0600)" },
+  { "tcp", 0, OPT_STRING, A (tcp), "HOST:PORT",
+    .help = "listen on TCP (e.g. 127.0.0.1:10809, [::1]:10809); --unix or --tcp is required" },
+  { "read-only", 'r', OPT_FLAG, A (read_only), NULL, .help = "serve every export read-only" },
+  { "home", 0, OPT_STRING, A (home), "DIR",
+    .help = "serve the layers of the store in DIR by id (all of them, or only the IDs given)" },
+  { "workers", 0, OPT_UINT, A (opts.workers), "N",
+    .help = "worker threads per connection (default 8)", 1, 4096 },
+  { "max-requests", 0, OPT_UINT, A (opts.max_requests), "N",
+    .help = "requests in flight per connection (default 64)", .min = 1, .max = 4096 },
+  { "max-payload", 0, OPT_CALL, A (opts.max_payload), "SIZE",
+    .help = "largest READ/WRITE (default 32M)", .set = set_payload },
+  { NULL },
+};
+#undef A
+
+static const struct opt_cmd nbd_cmd = {
+  .name = "buse nbd",
+  .synopsis = "[OPTIONS] NAME=FILE...  |  [OPTIONS] --home DIR [ID...]",
+  .about = "Serve files, or the layers of a store, as NBD exports until SIGINT/SIGTERM.\n"
+           "NAME is the export name clients ask for (nbd+unix:///NAME?socket=PATH).\n"
+           "`buse --debug=nbd nbd ...` logs every request.",
+  .opts = nbd_opts,
+};
 
 /* 0 ok, 1 --help, -1 error (message printed). */
 static int
 parse_args (int argc, char **argv, struct nbd_args *a)
 {
-  static const struct option lo[] = {
-    { "unix", required_argument, NULL, 'u' },
-    { "tcp", required_argument, NULL, 't' },
-    { "read-only", no_argument, NULL, 'r' },
-    { "home", required_argument, NULL, 'H' },
-    { "workers", required_argument, NULL, 'w' },
-    { "max-requests", required_argument, NULL, 'm' },
-    { "max-payload", required_argument, NULL, 'p' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
-  uint64_t v;
-  int c;
+  int n = opts_parse (&nbd_cmd, a, argc, argv);
 
-  while ((c = getopt_long (argc, argv, "rh", lo, NULL)) != -1) {
-    switch (c) {
-    case 'u': a->unix_path = optarg; break;
-    case 't': a->tcp = optarg; break;
-    case 'r': a->read_only = true; break;
-    case 'H': a->home = optarg; break;
-    case 'w':
-      if (parse_uint ("--workers", optarg, &a->opts.workers) == -1)
-        return -1;
-      break;
-    case 'm':
-      if (parse_uint ("--max-requests", optarg, &a->opts.max_requests) == -1)
-        return -1;
-      break;
-    case 'p':
-      if (parse_size (optarg, &v) == -1 || v < 4096 || v > (256u << 20)) {
-        fprintf (stderr, "buse nbd: --max-payload: bad size '%s'\n", optarg);
-        return -1;
-      }
-      a->opts.max_payload = v;
-      break;
-    case 'h': usage (stdout); return 1;
-    default: usage (stderr); return -1;
-    }
-  }
-  a->names = argv + optind, a->nnames = argc - optind;
+  if (n < 0)
+    return opts_exit (&nbd_cmd, n) == 0 ? 1 : -1;
+  a->names = argv + 1, a->nnames = n;
   if (!a->unix_path && !a->tcp) {
     fprintf (stderr, "buse nbd: --unix PATH or --tcp HOST:PORT is required\n");
     return -1;
@@ -216,12 +191,15 @@ cmd_nbd (int argc, char **argv)
   sigaddset (&sigs, SIGTERM);
   pthread_sigmask (SIG_BLOCK, &sigs, NULL); /* before any thread exists */
   signal (SIGPIPE, SIG_IGN);
+  cli_env_nbd (&a.opts);
   if ((srv = nbds_new (&a.opts)) == NULL) {
     fprintf (stderr, "buse nbd: %s\n", err_get ());
     return 1;
   }
   if (a.home) {
-    if ((st = layer_store_open (a.home, NULL)) == NULL) {
+    struct layer_store_opts so = { 0 };
+    cli_env_store (&so);
+    if ((st = layer_store_open (a.home, &so)) == NULL) {
       fprintf (stderr, "buse nbd: %s\n", err_get ());
       goto out;
     }

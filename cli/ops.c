@@ -5,8 +5,8 @@
  * (<home>/lock, the flock `buse serve` holds) and is refused while a daemon has the store.
  * `buse fsck` is in fsck.c. */
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -17,77 +17,74 @@ struct ops_args {
   bool dry_run, bytes, progress, no_progress;
 };
 
+#define A(f)      offsetof (struct ops_args, f)
+#define HOME_HELP "the store (default " CLI_DEFAULT_HOME ")"
+static const struct opt du_opts[] = {
+  { "home", 0, OPT_STRING, A (home), "DIR", .help = HOME_HELP },
+  { "bytes", 'b', OPT_FLAG, A (bytes), NULL, .help = "sizes in bytes" },
+  { NULL },
+};
+static const struct opt export_opts[] = {
+  { "home", 0, OPT_STRING, A (home), "DIR", .help = HOME_HELP },
+  { "progress", 0, OPT_FLAG, A (progress), NULL,
+    .help = "a progress bar on stderr (default: when stderr is a terminal)" },
+  { "no-progress", 0, OPT_FLAG, A (no_progress), NULL, .help = "no progress bar" },
+  { NULL },
+};
+static const struct opt gc_opts[] = {
+  { "home", 0, OPT_STRING, A (home), "DIR", .help = HOME_HELP },
+  { "dry-run", 'n', OPT_FLAG, A (dry_run), NULL, .help = "only list what would be removed" },
+  { NULL },
+};
+#undef HOME_HELP
+#undef A
+
+static const struct opt_cmd du_cmd = {
+  .name = "buse du",
+  .synopsis = "[--home DIR] [-b|--bytes]",
+  .about = "Host disk space per layer: OWNED is used only by that layer's diffs, SHARED by\n"
+           "diffs it shares with other layers (its parents, the base).  The totals count\n"
+           "every diff once, and show diffs no layer reaches (what `buse gc` removes).",
+  .opts = du_opts,
+};
+static const struct opt_cmd export_cmd = {
+  .name = "buse export",
+  .synopsis = "[--home DIR] [--progress|--no-progress] ID FILE|-",
+  .about = "Write layer ID's whole stack (what its device shows) as a raw image.  A file is\n"
+           "written sparse (holes and zero blocks are skipped); '-' streams every byte to\n"
+           "stdout.  The store is opened read-only, so this works beside `buse serve`;\n"
+           "export committed layers (a mounted writable layer is changing under you).",
+  .opts = export_opts,
+};
+static const struct opt_cmd gc_cmd = {
+  .name = "buse gc",
+  .synopsis = "[--home DIR] [-n|--dry-run]",
+  .about = "Remove what no layer owns: diffs outside every layer's chain (and leftovers of\n"
+           "interrupted creates/removes) and mnt/ directories of layers that no longer\n"
+           "exist.  Refused while a daemon holds the store (its lock HOME/lock).",
+  .opts = gc_opts,
+};
+
+static const struct opt_cmd *
+cmd_of (const char *name)
+{
+  return !strcmp (name, "du") ? &du_cmd : !strcmp (name, "export") ? &export_cmd : &gc_cmd;
+}
+
 static void
 usage (FILE *fp, const char *cmd)
 {
-  if (!strcmp (cmd, "du"))
-    fprintf (fp, "usage: buse du [--home DIR] [-b|--bytes]\n\n"
-                 "Host disk space per layer: OWNED is used only by that layer's diffs, SHARED by\n"
-                 "diffs it shares with other layers (its parents, the base).  The totals count\n"
-                 "every diff once, and show diffs no layer reaches (what `buse gc` removes).\n"
-                 "  -b, --bytes     sizes in bytes\n");
-  else if (!strcmp (cmd, "export"))
-    fprintf (fp,
-             "usage: buse export [--home DIR] [--progress|--no-progress] ID FILE|-\n\n"
-             "Write layer ID's whole stack (what its device shows) as a raw image.  A file is\n"
-             "written sparse (holes and zero blocks are skipped); '-' streams every byte to\n"
-             "stdout.  The store is opened read-only, so this works beside `buse serve`;\n"
-             "export committed layers (a mounted writable layer is changing under you).\n"
-             "  --progress      a progress bar on stderr (default: when stderr is a terminal)\n");
-  else
-    fprintf (fp,
-             "usage: buse gc [--home DIR] [-n|--dry-run]\n\n"
-             "Remove what no layer owns: diffs outside every layer's chain (and leftovers of\n"
-             "interrupted creates/removes) and mnt/ directories of layers that no longer\n"
-             "exist.  Refused while a daemon holds the store (its lock %s/lock).\n"
-             "  -n, --dry-run   only list what would be removed\n",
-             "HOME");
-  fprintf (fp, "  --home DIR      the store (default %s)\n", CLI_DEFAULT_HOME);
+  opts_usage (cmd_of (cmd), fp);
 }
 
-/* Index of the first operand, -1 (exit 2) or -2 (help shown, exit 0). */
+/* *argc becomes 1 + the number of operands (now argv[1..]).  Index of the first operand,
+ * -1 (exit 2) or -2 (help shown, exit 0). */
 static int
-parse (int argc, char **argv, struct ops_args *a)
+parse (int *argc, char **argv, struct ops_args *a)
 {
-  static const struct option opts[] = {
-    { "home", required_argument, NULL, 'H' },
-    { "dry-run", no_argument, NULL, 'n' },
-    { "bytes", no_argument, NULL, 'b' },
-    { "progress", no_argument, NULL, 'p' },
-    { "no-progress", no_argument, NULL, 'P' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
-  const char *cmd = argv[0];
-  int c;
-
   memset (a, 0, sizeof *a);
   a->home = CLI_DEFAULT_HOME;
-  optind = 0;
-  while ((c = getopt_long (argc, argv, "nbh", opts, NULL)) != -1) {
-    switch (c) {
-    case 'H': a->home = optarg; break;
-    case 'n': a->dry_run = true; break;
-    case 'b': a->bytes = true; break;
-    case 'p': a->progress = true; break;
-    case 'P': a->no_progress = true; break;
-    case 'h': usage (stdout, cmd); return -2;
-    default: usage (stderr, cmd); return -1;
-    }
-  }
-  if ((a->dry_run && strcmp (cmd, "gc")) || (a->bytes && strcmp (cmd, "du")) ||
-      ((a->progress || a->no_progress) && strcmp (cmd, "export"))) {
-    usage (stderr, cmd);
-    return -1;
-  }
-  return optind;
-}
-
-static int
-fail (const char *cmd)
-{
-  fprintf (stderr, "buse %s: %s\n", cmd, err_get ());
-  return 1;
+  return cli_parse (cmd_of (argv[0]), a, argc, argv);
 }
 
 static uint64_t
@@ -171,7 +168,7 @@ cmd_du (int argc, char **argv)
 {
   struct ops_args a;
   struct scan_store s;
-  int i = parse (argc, argv, &a);
+  int i = parse (&argc, argv, &a);
   uint64_t *disk;
 
   if (i < 0)
@@ -182,7 +179,7 @@ cmd_du (int argc, char **argv)
   }
   if (store_scan (a.home, &s) == -1) {
     scan_store_free (&s);
-    return fail ("du");
+    return cli_fail ("du");
   }
   if (!(disk = calloc (s.nd + 1, sizeof *disk))) {
     scan_store_free (&s);
@@ -204,14 +201,14 @@ export_to (const struct ops_args *a, const char *id, const char *out)
   bool bar;
 
   if (!st)
-    return fail ("export");
+    return cli_fail ("export");
   if (strcmp (out, "-") && (fd = open (out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1)
     err_set (errno, "open %s", out);
   else if (fd == 1 && isatty (1))
     err_set (EINVAL, "not writing an image to a terminal (redirect stdout)"), fd = -1;
   if (fd == -1) {
     layer_store_close (st);
-    return fail ("export");
+    return cli_fail ("export");
   }
   CLEANUP_FREE char *mnt = xasprintf ("%s/mnt/%s/rootfs", a->home, id);
   if (mnt && is_mountpoint (mnt) == 1)
@@ -226,7 +223,7 @@ export_to (const struct ops_args *a, const char *id, const char *out)
   if (fd != 1 && close (fd) == -1 && r == 0)
     r = -1, err_set (errno, "close %s", out);
   if (r == -1)
-    fail ("export");
+    cli_fail ("export");
   layer_store_close (st);
   return r == 0 ? 0 : 1;
 }
@@ -235,7 +232,7 @@ int
 cmd_export (int argc, char **argv)
 {
   struct ops_args a;
-  int i = parse (argc, argv, &a);
+  int i = parse (&argc, argv, &a);
 
   if (i < 0)
     return i == -2 ? 0 : 2;
@@ -299,7 +296,7 @@ cmd_gc (int argc, char **argv)
 {
   struct ops_args a;
   struct scan_store s;
-  int i = parse (argc, argv, &a), lock = -1, r = 0;
+  int i = parse (&argc, argv, &a), lock = -1, r = 0;
   size_t n = 0;
 
   if (i < 0)
@@ -309,13 +306,13 @@ cmd_gc (int argc, char **argv)
     return 2;
   }
   if (!a.dry_run && (lock = store_lock_try (a.home)) == -1)
-    return fail ("gc");
+    return cli_fail ("gc");
   if (store_scan (a.home, &s) == -1) {
-    r = fail ("gc");
+    r = cli_fail ("gc");
     goto out;
   }
   if (!scan_complete (&s)) {
-    r = fail ("gc");
+    r = cli_fail ("gc");
     goto out;
   }
   for (size_t k = 0; k < s.nd; k++)

@@ -4,130 +4,77 @@
  * handler ever runs inside libmicrohttpd or the NBD server.  On TERM/INT the HTTP server
  * stops first (no new calls), then every layer is unmounted and detached; the saved mount
  * counts stay, so the next start mounts again what dockerd still holds. */
-#include <dirent.h>
-#include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "cli/cli.h"
-
-static void
-usage (FILE *fp)
-{
-  fprintf (fp,
-           "usage: buse serve [--home DIR] [--socket PATH] [--state DIR] [--metrics HOST:PORT]\n"
-           "                  [--export tcp://HOST:PORT]\n\n"
-           "Answer dockerd's graphdriver plugin API (POST /GraphDriver.*) on a unix socket.\n\n"
-           "  --home DIR     the home to use, with default options, if a call needs Init\n"
-           "                 and none was ever made (dockerd's Init wins)\n"
-           "  --socket PATH  the plugin socket, mode 0600 (default %s)\n"
-           "  --state DIR    where the last Init, mount counts and device records are kept\n"
-           "                 (default /var/lib/buse)\n"
-           "  --metrics HOST:PORT  Prometheus text on http://HOST:PORT/metrics (NBD requests,\n"
-           "                 bytes and latency per layer; layers, mounts, disk used)\n"
-           "  --export tcp://HOST:PORT  serve committed layers read-only over NBD to other\n"
-           "                 hosts (export name = layer id); off by default\n\n"
-           "Init options (dockerd --storage-opt buse.KEY=VALUE):\n",
-           CLI_DEFAULT_SOCKET);
-  cfg_print_help (gd_init_options, "buse.", fp);
-}
 
 struct serve_args {
   const char *home, *sock, *state, *metrics, *export;
 };
 
+static void
+init_help (FILE *fp)
+{
+  fprintf (fp, "\nInit options (dockerd --storage-opt buse.KEY=VALUE):\n");
+  cfg_print_help (gd_init_options, "buse.", fp);
+}
+
+#define A(f) offsetof (struct serve_args, f)
+static const struct opt serve_opts[] = {
+  { "home", 0, OPT_STRING, A (home), "DIR",
+    .help = "the home to use, with default options, if a call needs Init and none was ever made "
+            "(dockerd's Init wins)" },
+  { "socket", 0, OPT_STRING, A (sock), "PATH",
+    .help = "the plugin socket, mode 0600 (default " CLI_DEFAULT_SOCKET ")" },
+  { "state", 0, OPT_STRING, A (state), "DIR",
+    .help =
+        "where the last Init, mount counts and device records are kept (default /var/lib/buse)" },
+  { "metrics", 0, OPT_STRING, A (metrics), "HOST:PORT",
+    .help =
+        "Prometheus text on http://HOST:PORT/metrics (NBD requests, bytes and latency per layer; "
+        "layers, mounts, disk used)" },
+  { "export", 0, OPT_STRING, A (export), "tcp://HOST:PORT",
+    .help =
+        "serve committed layers read-only over NBD to other hosts (export name = layer id); off by "
+        "default" },
+  { NULL },
+};
+#undef A
+
+static const struct opt_cmd serve_cmd = {
+  .name = "buse serve",
+  .synopsis = "[OPTIONS]",
+  .about = "Answer dockerd's graphdriver plugin API (POST /GraphDriver.*) on a unix socket.",
+  .opts = serve_opts,
+  .epilog = init_help,
+};
+
+/* -1 to go on, else the exit status */
 static int
 parse_args (int argc, char **argv, struct serve_args *a)
 {
-  static const struct option opts[] = {
-    { "home", required_argument, NULL, 'H' },
-    { "socket", required_argument, NULL, 's' },
-    { "state", required_argument, NULL, 'S' },
-    { "metrics", required_argument, NULL, 'm' },
-    { "export", required_argument, NULL, 'e' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
-  int c;
+  int n = opts_parse (&serve_cmd, a, argc, argv);
 
-  while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'H': a->home = optarg; break;
-    case 's': a->sock = optarg; break;
-    case 'S': a->state = optarg; break;
-    case 'm': a->metrics = optarg; break;
-    case 'e': a->export = optarg; break;
-    case 'h': usage (stdout); return 0;
-    default: usage (stderr); return 2;
-    }
-  }
-  if (optind != argc) {
-    usage (stderr);
+  if (n < 0)
+    return opts_exit (&serve_cmd, n);
+  if (n > 0) {
+    fprintf (stderr, "buse serve: takes no operands ('%s')\n", argv[1]);
     return 2;
   }
   return -1;
-}
-
-/* Kill the nbdfuse processes PARENT started (its direct children named nbdfuse). */
-static void
-kill_nbdfuse_of (pid_t parent)
-{
-  DIR *dp = opendir ("/proc");
-  struct dirent *de;
-
-  while (dp && (de = readdir (dp))) {
-    char path[300], buf[512], comm[64];
-    int ppid = 0;
-    FILE *fp;
-    snprintf (path, sizeof path, "/proc/%s/stat", de->d_name);
-    if (de->d_name[0] < '1' || de->d_name[0] > '9' || !(fp = fopen (path, "re")))
-      continue;
-    if (fgets (buf, sizeof buf, fp) && sscanf (buf, "%*d (%63[^)]) %*c %d", comm, &ppid) == 2 &&
-        ppid == parent && strcmp (comm, "nbdfuse") == 0)
-      kill (atoi (de->d_name), SIGKILL);
-    fclose (fp);
-  }
-  if (dp)
-    closedir (dp);
-}
-
-/* A watchdog process, forked while we are single-threaded.  If we are killed while one of
- * our threads waits for I/O to a filesystem we serve ourselves (syncfs, umount, a write held
- * by writeback), that thread cannot die, so our sockets stay open and nbdfuse waits for
- * replies forever: a zombie that never goes.  The watchdog learns of our main thread's death
- * (PR_SET_PDEATHSIG) and kills our nbdfuse children; their FUSE connections abort, the
- * stuck I/O fails, and the process can finish dying.  After a clean exit it finds none. */
-static void
-start_watchdog (void)
-{
-  pid_t parent = getpid ();
-  pid_t pid = fork ();
-  sigset_t set;
-  int sig;
-
-  if (pid != 0) {
-    if (pid == -1)
-      log_warn ("fork watchdog: %m");
-    return;
-  }
-  sigemptyset (&set);
-  sigaddset (&set, SIGUSR1);
-  sigprocmask (SIG_BLOCK, &set, NULL);
-  if (prctl (PR_SET_PDEATHSIG, SIGUSR1) == -1 || getppid () != parent)
-    _exit (0);
-  for (int fd = 3; fd < 1024; fd++)
-    close (fd);
-  sigwait (&set, &sig);
-  kill_nbdfuse_of (parent);
-  _exit (0);
 }
 
 /* The daemon with its options: --metrics and --export must be in place before any Init. */
 static struct gd_daemon *
 daemon_new (const struct serve_args *a, struct mm_metrics **metrics)
 {
-  struct gd_daemon *d = gd_daemon_new (a->state, a->home);
+  struct gd_daemon_opts o = { 0 };
+  struct gd_daemon *d;
+
+  cli_env_daemon (&o);
+  d = gd_daemon_new (a->state, a->home, &o);
 
   if (!d)
     return NULL;
@@ -165,7 +112,7 @@ cmd_serve (int argc, char **argv)
   sigaddset (&set, SIGHUP);
   pthread_sigmask (SIG_BLOCK, &set, NULL); /* before any thread starts */
   signal (SIGPIPE, SIG_IGN);
-  start_watchdog ();
+  kdev_start_watchdog ();
 
   d = daemon_new (&a, &metrics);
   if (d)

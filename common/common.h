@@ -84,6 +84,51 @@ int cfg_set_kv (const struct cfg_opt *table, void *obj, const char *key, const c
 void cfg_free (const struct cfg_opt *table, void *obj); /* frees CFG_STRING fields */
 void cfg_print_help (const struct cfg_opt *table, const char *prefix, FILE *fp);
 
+/* opts.c — command-line options as tables, the way config.c does Init options.  One table
+ * per command; opts_parse fills a struct from argv like getopt_long (options and operands in
+ * any order, "--" ends options, "-" is an operand, --long=VALUE or --long VALUE, -x VALUE,
+ * bundled short flags, unique prefixes of long names) and prints --help from the table.  */
+enum opt_kind {
+  OPT_FLAG,   /* bool = true; takes no argument */
+  OPT_STRING, /* const char * = the argument (points into argv) */
+  OPT_SIZE,   /* uint64_t via parse_size, within [min, max] when max != 0 */
+  OPT_UINT,   /* unsigned, decimal, within [min, max] when max != 0 */
+  OPT_LIST,   /* repeatable: appends the argument to a struct opt_list */
+  OPT_CALL,   /* set (field, argument) validates and stores; -1 + err on a bad value */
+};
+struct opt_list {
+  const char **v; /* arguments in the order given (point into argv); free with opts_free */
+  size_t n;
+};
+struct opt {
+  const char *name; /* long name without "--", e.g. "mount-opts" */
+  char letter;      /* short option letter, or 0 */
+  enum opt_kind kind;
+  size_t offset;                             /* offsetof (struct X, field) */
+  const char *metavar;                       /* "DIR" in "--home DIR"; NULL for flags */
+  const char *help;                          /* one line */
+  uint64_t min, max;                         /* OPT_SIZE, OPT_UINT bounds; max 0 = none */
+  int (*set) (void *field, const char *arg); /* OPT_CALL */
+};
+struct opt_cmd {
+  const char *name;          /* "buse attach": starts every error message and the usage line */
+  const char *synopsis;      /* "[OPTIONS] ID..." after the name on the usage line */
+  const char *about;         /* text after the usage line, or NULL */
+  const struct opt *opts;    /* ends with { NULL } */
+  bool stop_at_operand;      /* options only before the first operand (like getopt's "+") */
+  void (*epilog) (FILE *fp); /* more help after the option lines, or NULL */
+};
+#define OPTS_HELP (-2)
+/* Parse ARGV[1..ARGC-1] (argv[0] is the command) into OBJ: returns the number of operands,
+ * moved in their order to argv[1..n]; OPTS_HELP after printing --help/-h to stdout; -1 + err
+ * ("buse attach: --mode: expected ...", "buse attach: unknown option '--x'").  */
+int opts_parse (const struct opt_cmd *cmd, void *obj, int argc, char **argv);
+/* The exit status for a negative opts_parse result: 0 after help, else the error and a hint
+ * on stderr, then 2. */
+int opts_exit (const struct opt_cmd *cmd, int r);
+void opts_usage (const struct opt_cmd *cmd, FILE *fp);
+void opts_free (const struct opt_cmd *cmd, void *obj); /* frees OPT_LIST arrays */
+
 /* util.c */
 ssize_t read_full (int fd, void *buf, size_t len);         /* -1 on error, short only at EOF */
 int write_full (int fd, const void *buf, size_t len);      /* 0 or -1 */

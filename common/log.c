@@ -6,7 +6,9 @@
 
 #include "common/common.h"
 
-static const char *const areas[] = { "nbd", "layers", "kdev", "gd", "http", "archive" };
+static const char *const areas[] = {
+  "nbd", "layers", "kdev", "gd", "http", "archive", "snap", "vol"
+};
 static enum log_level level = LOG_LEVEL_WARN;
 static unsigned debug_mask; /* bit i: areas[i] */
 
@@ -23,7 +25,7 @@ log_set_debug (const char *list)
   char *save = NULL;
 
   if (strlen (list) >= sizeof buf) {
-    err_set (EINVAL, "--debug: list too long");
+    err_set (EINVAL, "list too long");
     return -1;
   }
   strcpy (buf, list);
@@ -37,7 +39,8 @@ log_set_debug (const char *list)
       if (strcmp (a, areas[i]) == 0)
         break;
     if (i == ARRAY_SIZE (areas)) {
-      err_set (EINVAL, "--debug: unknown area '%s' (nbd, layers, kdev, gd, http, archive, all)", a);
+      err_set (EINVAL, "unknown area '%s' (nbd, layers, kdev, gd, http, archive, snap, vol, all)",
+               a);
       return -1;
     }
     debug_mask |= 1u << i;

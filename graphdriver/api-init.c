@@ -15,7 +15,7 @@
 static int init_locked (struct gd_daemon *d, const json_t *req);
 
 struct gd_daemon *
-gd_daemon_new (const char *state_dir, const char *default_home)
+gd_daemon_new (const char *state_dir, const char *default_home, const struct gd_daemon_opts *opts)
 {
   struct gd_daemon *d = calloc (1, sizeof *d);
 
@@ -26,6 +26,8 @@ gd_daemon_new (const char *state_dir, const char *default_home)
     err_set (ENOMEM, "daemon");
     return NULL;
   }
+  if (opts)
+    d->dopts = *opts;
   pthread_rwlock_init (&d->lock, NULL);
   if (mkdir_p (state_dir, 0700) == -1) {
     gd_daemon_free (d, false);
@@ -166,10 +168,11 @@ open_store (struct gd_daemon *d)
 
   if (gd_options_store (&d->opts, &so, &args) == -1)
     return -1;
+  so.buffered_io = d->dopts.buffered_io;
   d->st = layer_store_open (d->home, &so);
   if (!d->st)
     return -1;
-  d->srv = nbds_new (NULL);
+  d->srv = nbds_new (&d->dopts.nbd);
   if (!d->srv)
     return -1;
   mm_layer_resolver (&r, d->st, false);
@@ -207,14 +210,20 @@ setup (struct gd_daemon *d, const json_t *req, struct gd_options *o)
                        .st = d->st,
                        .srv = d->srv,
                        .mode = d->mode,
-                       .mountopt = d->opts.mountopt };
+                       .mountopt = d->opts.mountopt,
+                       .kdev = d->dopts.kdev };
   d->mounts = mm_new (&mc);
   if (!d->mounts || !(d->lowspace = mm_lowspace_start (d->home, d->mounts, d->opts.min_free_space)))
     goto err;
-  if (d->export_spec && !(d->export = mm_export_start (d->st, d->export_spec, d->metrics)))
+  if (d->export_spec &&
+      !(d->export = mm_export_start (d->st, d->export_spec, d->metrics, &d->dopts.nbd)))
     goto err;
-  d->engine =
-      (struct ar_engine){ .st = d->st, .mounts = d->mounts, .home = d->home, .maps = &d->maps };
+  d->engine = (struct ar_engine){ .st = d->st,
+                                  .mounts = d->mounts,
+                                  .home = d->home,
+                                  .maps = &d->maps,
+                                  .changes = d->dopts.changes,
+                                  .no_clone = d->dopts.no_clone };
   d->ready = true;
   log_info ("initialised: home %s, attach %s", d->home, kdev_mode_name (d->mode));
   return 0;

@@ -29,9 +29,19 @@ void gd_options_free (struct gd_options *o);
 int gd_options_store (const struct gd_options *o, struct layer_store_opts *so, char **args);
 
 /* ---- api-init.c: the daemon ------------------------------------------------------- */
+/* What the front end passes down to everything Init builds (cli/env.c fills it from the
+ * environment).  Zeroed: the defaults.  Its strings must outlive the daemon. */
+struct gd_daemon_opts {
+  bool buffered_io;             /* layer_store_opts.buffered_io of the store */
+  struct nbds_opts nbd;         /* the layers' NBD server and the --export one */
+  struct kdev_opts kdev;        /* mm_cfg.kdev: how the mount manager attaches layers */
+  enum ar_changes_mode changes; /* ar_engine.changes */
+  bool no_clone;                /* ar_engine.no_clone */
+};
 struct gd_daemon {
   char *state_dir;
-  char *default_home;    /* --home: used when a call needs Init and none came */
+  char *default_home; /* --home: used when a call needs Init and none came */
+  struct gd_daemon_opts dopts;
   pthread_rwlock_t lock; /* write: Init; read: every other call */
   bool ready;
   char *home;
@@ -48,8 +58,9 @@ struct gd_daemon {
   char *export_spec;            /* --export: the remote read-only export, started at Init */
   struct mm_export *export;
 };
-/* DEFAULT_HOME (may be NULL): see default_home above. */
-struct gd_daemon *gd_daemon_new (const char *state_dir, const char *default_home);
+/* DEFAULT_HOME (may be NULL): see default_home above.  OPTS may be NULL (defaults). */
+struct gd_daemon *gd_daemon_new (const char *state_dir, const char *default_home,
+                                 const struct gd_daemon_opts *opts);
 /* Init again from <state_dir>/init.json if an earlier run saved one (0 when none). */
 int gd_daemon_restore (struct gd_daemon *d);
 /* Take the daemon lock shared for a call that needs Init: -1 + err when not initialised. */

@@ -189,17 +189,10 @@ diff_open_fds (struct layer_store *st, struct diff *d)
    * page cache (the container's ext4) already holds what it reads: its aligned I/O skips the
    * host's page cache, as loop --direct-io does.  Shared, sealed diffs stay cached.  A
    * filesystem without O_DIRECT (tmpfs before 6.6) keeps the buffered fd alone. */
-  if (!d->sealed && mode == O_RDWR && diff_direct_io ())
+  if (!d->sealed && mode == O_RDWR && !st->buffered_io)
     d->dio_fd = open (data, O_RDWR | O_DIRECT | O_CLOEXEC);
   d->opens = 1;
   return 0;
-}
-
-bool
-diff_direct_io (void)
-{
-  const char *e = getenv ("BUSE_DIRECT_IO");
-  return !e || strcmp (e, "off") != 0;
 }
 
 void

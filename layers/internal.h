@@ -67,8 +67,7 @@ int diff_save_meta (struct layer_store *st, struct diff *d, const char *state);
 /* Load diffs/<id>/meta.json; *state gets its state (static string). */
 struct diff *diff_load (struct layer_store *st, const char *id, char **parent_id,
                         const char **state);
-/* BUSE_DIRECT_IO: "off" keeps writable diffs buffered; anything else (default) does not. */
-bool diff_direct_io (void);
+/* A writable diff also gets an O_DIRECT fd unless st->buffered_io. */
 int diff_open_fds (struct layer_store *st, struct diff *d); /* opens++ */
 void diff_close_fds (struct diff *d);                       /* opens-- */
 int diff_delete_files (struct layer_store *st, const char *id);
@@ -117,6 +116,7 @@ struct layer_store {
   pthread_mutex_t lock; /* everything below, and the diff/layer tables */
   int lock_fd;
   bool read_only;
+  bool buffered_io; /* layer_store_opts.buffered_io */
   uint64_t base_size;
   char *mkfs_args, *fs;
   struct diff *base;

@@ -19,6 +19,9 @@ struct layer_store_opts {
   uint32_t block_size;   /* 4096 */
   const char *mkfs_args; /* extra mke2fs arguments (space-separated), may be NULL */
   const char *fs;        /* "ext4" */
+  /* Not stored with the store, given at every open (cli/ sets it from BUSE_DIRECT_IO=off):
+   * writable diffs get no O_DIRECT fd, all their I/O goes through the host's page cache. */
+  bool buffered_io;
 };
 
 /* Open (creating if needed) the store in HOME: makes diffs/ layers/ mnt/, the base diff on

@@ -316,6 +316,7 @@ store_open (const char *home, const struct layer_store_opts *opts, bool read_onl
   }
   st->lock_fd = -1;
   st->read_only = read_only;
+  st->buffered_io = opts && opts->buffered_io;
   pthread_mutex_init (&st->lock, NULL);
   if (!(st->home = strdup (home)))
     goto err;

@@ -231,7 +231,8 @@ split_spec (const char *spec, char **host, char **port)
 }
 
 struct mm_export *
-mm_export_start (struct layer_store *st, const char *spec, struct mm_metrics *m)
+mm_export_start (struct layer_store *st, const char *spec, struct mm_metrics *m,
+                 const struct nbds_opts *nbd)
 {
   struct mm_export *e = calloc (1, sizeof *e);
   struct nbds_resolver r = { remote_open, remote_list, e };
@@ -242,7 +243,7 @@ mm_export_start (struct layer_store *st, const char *spec, struct mm_metrics *m)
     return NULL;
   }
   e->st = st;
-  if (split_spec (spec, &host, &port) == -1 || !(e->srv = nbds_new (NULL)) ||
+  if (split_spec (spec, &host, &port) == -1 || !(e->srv = nbds_new (nbd)) ||
       (m && mm_metrics_wrap (m, &r) == -1))
     goto err;
   nbds_set_resolver (e->srv, &r);

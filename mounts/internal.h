@@ -21,6 +21,7 @@ struct mm_mounts {
   struct layer_store *st;
   struct nbds_server *srv;
   enum kdev_mode mode;
+  struct kdev_opts kdev; /* mm_cfg.kdev, state_dir = kdev_state */
   bool stopping; /* starting or stopping: busy mounts are detached lazily, without waiting */
   struct mm_entry *e;
   size_t n, cap;

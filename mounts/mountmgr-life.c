@@ -182,7 +182,7 @@ load_counts (struct mm_mounts *m)
 static void
 adopt (struct mm_mounts *m)
 {
-  struct kdev_opts ko = { .state_dir = m->kdev_state, .use_dm = true };
+  struct kdev_opts ko = m->kdev;
 
   for (size_t i = 0; m->mode == KDEV_KERNEL && i < m->n; i++) {
     struct mm_entry *e = &m->e[i];
@@ -235,12 +235,15 @@ mm_new (const struct mm_cfg *cfg)
     mm_free (m, false);
     return NULL;
   }
+  m->kdev = cfg->kdev;
+  m->kdev.state_dir = m->kdev_state;
+  m->kdev.use_dm = true;
   load_counts (m);
   adopt (m);
   m->stopping = true;
   reap_mounts (m);
   m->stopping = false;
-  if (kdev_reap (m->kdev_state) == -1)
+  if (kdev_reap (&m->kdev) == -1)
     log_warn ("reaping stale devices: %s", err_get ());
   restore (m);
   return m;

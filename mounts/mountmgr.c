@@ -181,7 +181,7 @@ mm_mount_layer (struct mm_mounts *m, struct mm_entry *e)
   CLEANUP_FREE char *fs = mm_path_of (m, e->id, "fs");
   CLEANUP_FREE char *rootfs = mm_path_of (m, e->id, "rootfs");
   CLEANUP_FREE char *inner = mm_path_of (m, e->id, "fs/rootfs");
-  struct kdev_opts ko = { .state_dir = m->kdev_state, .use_dm = true };
+  struct kdev_opts ko = m->kdev;
   uint64_t size = mm_quota_load (m->home, e->id);
 
   if (e->dev && mm_unmount_layer (m, e) == -1) /* left from a failed unmount */

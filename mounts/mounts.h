@@ -29,6 +29,10 @@ struct mm_cfg {
   struct nbds_server *srv;
   enum kdev_mode mode;
   const char *mountopt; /* extra mount options, may be NULL */
+  /* How each layer is attached (kdev_attach): the front end's tuning (force_ioctl,
+   * no_reconfigure, losetup...; zeroed: defaults).  state_dir and use_dm are the manager's:
+   * <state_dir>/kdev, dm where it exists. */
+  struct kdev_opts kdev;
 };
 /* Reaps stale mounts and devices of an earlier run, then re-mounts the layers whose saved
  * count is above zero (a restarted daemon keeps serving them). */
@@ -84,7 +88,9 @@ struct mm_export;
 /* The remote export: committed layers of ST by id, read-only, over NBD on TCP, on a server of
  * its own.  SPEC: "tcp://HOST:PORT", "tcp://:PORT" or "HOST:PORT" (no host: 127.0.0.1).
  * M (may be NULL) counts their requests.  Stop it before closing ST. */
-struct mm_export *mm_export_start (struct layer_store *st, const char *spec, struct mm_metrics *m);
+/* NBD: the options of its server (may be NULL). */
+struct mm_export *mm_export_start (struct layer_store *st, const char *spec, struct mm_metrics *m,
+                                   const struct nbds_opts *nbd);
 void mm_export_stop (struct mm_export *e); /* accepts NULL */
 
 /* Prometheus text on HOST:PORT/metrics: per-export NBD request counts and bytes, a latency

@@ -59,6 +59,9 @@ struct nbds_opts {
   unsigned workers;      /* worker threads per connection, default 8 */
   unsigned max_requests; /* in flight per connection, default 64 */
   uint32_t max_payload;  /* largest READ/WRITE, default 32 MiB */
+  /* A client gets this long, in total, to finish negotiating, default 60 s (cli/ sets it
+   * from BUSE_NBD_HANDSHAKE_TIMEOUT, for tests). */
+  unsigned handshake_timeout_ms;
 };
 
 /* Exports can also be found on demand (graphdriver: every committed layer is an export).

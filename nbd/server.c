@@ -12,28 +12,8 @@
 
 /* A client gets this long, in total, to finish negotiating: a silent or trickling client does
  * not keep its thread and fd forever.  The transmission phase has no timeout (kernel
- * connections idle for hours).  BUSE_NBD_HANDSHAKE_TIMEOUT (seconds, decimals allowed)
- * overrides it; it exists for tests, which cannot wait a minute. */
+ * connections idle for hours).  nbds_opts.handshake_timeout_ms overrides it. */
 #define HANDSHAKE_TIMEOUT_MS 60000
-
-static unsigned
-handshake_timeout_ms (void)
-{
-  const char *s = getenv ("BUSE_NBD_HANDSHAKE_TIMEOUT");
-  char *end;
-  double v;
-
-  if (s == NULL || *s == '\0')
-    return HANDSHAKE_TIMEOUT_MS;
-  errno = 0;
-  v = strtod (s, &end);
-  if (errno || *end || !(v >= 0.001 && v <= 86400)) {
-    log_warn ("nbd: BUSE_NBD_HANDSHAKE_TIMEOUT=%s: not a number of seconds; using %u", s,
-              HANDSHAKE_TIMEOUT_MS / 1000);
-    return HANDSHAKE_TIMEOUT_MS;
-  }
-  return (unsigned)(v * 1000);
-}
 
 struct nbds_server *
 nbds_new (const struct nbds_opts *opts)
@@ -47,7 +27,8 @@ nbds_new (const struct nbds_opts *opts)
   srv->opts.workers = opts && opts->workers ? opts->workers : 8;
   srv->opts.max_requests = opts && opts->max_requests ? opts->max_requests : 64;
   srv->opts.max_payload = opts && opts->max_payload ? opts->max_payload : 32u << 20;
-  srv->handshake_timeout_ms = handshake_timeout_ms ();
+  srv->handshake_timeout_ms =
+      opts && opts->handshake_timeout_ms ? opts->handshake_timeout_ms : HANDSHAKE_TIMEOUT_MS;
   if (pipe2 (srv->stop_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
     err_set (errno, "pipe");
     free (srv);

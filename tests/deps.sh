@@ -6,10 +6,11 @@ pkgs=(
   build-essential pkg-config clang clang-format libclang-rt-14-dev
   libmicrohttpd-dev libjansson-dev libarchive-dev libdevmapper-dev libnl-genl-3-dev libnl-3-dev libext2fs-dev
   libnbd-dev libnbd-bin python3-libnbd nbdkit qemu-utils fuse3 e2fsprogs util-linux attr curl python3
-  busybox-static cpio kmod qemu-system-x86
+  busybox-static cpio kmod qemu-system-x86 debootstrap
   docker.io containerd runc docker-registry golang-go golang-github-docker-docker-dev
   golang-github-vbatts-tar-split-dev golang-github-gotestyourself-gotest.tools-dev
   gnuplot-nox hyperfine fio
+  libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev golang-github-containerd-containerd-dev
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -12,10 +12,15 @@ cleanup_fn() { _cleanups+=("$*"); }
 _run_cleanups() {
   local rc=$? i
   set +e
+  trap - ERR
   for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[i]}"; done
   exit $rc
 }
 trap _run_cleanups EXIT
+# A command that fails under set -e names itself (the runner shows the last such line when
+# the test wrote no FAIL: line); errtrace carries the trap into functions and subshells.
+set -E
+trap 'echo "ERR: ${BASH_SOURCE[0]##*/}:$LINENO: $BASH_COMMAND (exit $?)" >&2' ERR
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }

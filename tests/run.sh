@@ -28,7 +28,15 @@ run_one() { # name cmd...
           "$(grep -m1 -i 'skip' "$log" | cut -c1-80)" ;;
     *) fail=$((fail + 1)); failed+=("$name")
        printf 'FAIL  %-40s %4ss  (exit %s, log %s)\n' "$name" "$t" "$rc" "$log"
-       tail -n 15 "$log" | sed 's/^/      | /' ;;
+       # the test's own failure line (with what led to it) first: daemons' logs follow it
+       if grep -q '^FAIL: ' "$log"; then
+         grep -m1 -B8 '^FAIL: ' "$log" | cut -c1-300 | sed 's/^/      | /'
+         echo '      | ...'
+       elif grep -q '^ERR: ' "$log"; then
+         grep '^ERR: ' "$log" | tail -n 3 | cut -c1-300 | sed 's/^/      | /'
+         echo '      | ...'
+       fi
+       tail -n 15 "$log" | cut -c1-300 | sed 's/^/      | /' ;;
   esac
 }
 

@@ -60,7 +60,7 @@ main (int argc, char **argv)
   nbds_set_resolver (srv, &r);
   if (nbds_listen_unix (srv, argv[2]) == -1)
     goto out;
-  if (strcmp (argv[3], "-") && !(e = mm_export_start (st, argv[3], m)))
+  if (strcmp (argv[3], "-") && !(e = mm_export_start (st, argv[3], m, NULL)))
     goto out;
   if (strcmp (argv[4], "-") && mm_metrics_listen (m, argv[4], gauges, &gc) == -1)
     goto out;

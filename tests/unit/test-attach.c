@@ -88,13 +88,13 @@ test_reap (void)
   make_record (state, "live.0", me);
   make_record (state, ".new-1-0x1", "1 0\n");         /* pid 1 lives: kept */
   make_record (state, ".new-999999999-0x1", "1 0\n"); /* no such pid: removed */
-  CHECK (kdev_reap (state) == 0);
+  CHECK (kdev_reap (&(struct kdev_opts){ .state_dir = state }) == 0);
   CHECK (!exists (state, "dead.0"));
   CHECK (!exists (state, "orphan.0"));
   CHECK (exists (state, "live.0"));
   CHECK (exists (state, ".new-1-0x1"));
   CHECK (!exists (state, ".new-999999999-0x1"));
-  CHECK (kdev_reap ("/nonexistent/kdev-state") == 0);
+  CHECK (kdev_reap (&(struct kdev_opts){ .state_dir = "/nonexistent/kdev-state" }) == 0);
   remove_tree (state);
   free (me);
 }

@@ -1,6 +1,5 @@
 /* test-common.c: unit tests of common/ — sizes, booleans, ids, config tables, errors,
  * atomic files and run_cmd. */
-#include <assert.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -117,5 +116,5 @@ main (void)
   test_run_cmd ();
   test_err ();
   printf ("test-common: %s\n", failures ? "FAILED" : "ok");
-  return failures ? 1 : 0;
+  return CHECK_RESULT ();
 }

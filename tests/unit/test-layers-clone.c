@@ -82,5 +82,5 @@ main (void)
   CHECK (layer_clone_view (st, "other", "c") == -1); /* sizes differ */
   layer_store_close (st);
   remove_tree (home);
-  return failures ? 1 : 0;
+  return CHECK_RESULT ();
 }

@@ -6,14 +6,7 @@
 #include <string.h>
 
 #include "layers/internal.h"
-
-#define CHECK(c)                                                                                   \
-  do {                                                                                             \
-    if (!(c)) {                                                                                    \
-      fprintf (stderr, "FAIL line %d: %s (%s)\n", __LINE__, #c, err_get ());                       \
-      exit (1);                                                                                    \
-    }                                                                                              \
-  } while (0)
+#include "tests/unit/check.h"
 
 static uint64_t rng = 88172645463325252ull;
 
@@ -156,8 +149,9 @@ check_round (struct layer_stack *ls, unsigned r)
     for (unsigned t = 0; t < NTHREADS; t++)
       for (unsigned i = 0; i < 1024; i++)
         if (blk[t * 1024 + i] != (uint8_t)(t * 50 + r + 1)) {
-          fprintf (stderr, "FAIL: round %u block %u: thread %u's bytes lost\n", r, b, t);
-          exit (1);
+          CHECKF (blk[t * 1024 + i] == (uint8_t)(t * 50 + r + 1),
+                  "round %u block %u: thread %u's bytes lost", r, b, t);
+          return;
         }
   }
 }
@@ -175,8 +169,12 @@ test_concurrent (void)
   if (access ("/dev/shm", W_OK) == -1)
     memcpy (home, "/tmp/", 5), memmove (home + 5, home + 9, sizeof home - 9);
   CHECK (mkdtemp (home) && (st = layer_store_open (home, &o)));
+  if (!st)
+    return;
   CHECK (layer_create (st, "x", NULL, 0, true) == 0);
   CHECK ((ls = layer_stack_open (st, "x", true)));
+  if (!ls)
+    return;
   CHECK (layer_stack_open (st, "x", false) == ls); /* one shared object */
   layer_stack_close (ls);
   pthread_barrier_init (&barrier, NULL, NTHREADS + 1);
@@ -270,6 +268,8 @@ test_concurrent_model (void)
   if (access ("/dev/shm", W_OK) == -1)
     memcpy (home, "/tmp/", 5), memmove (home + 5, home + 9, sizeof home - 9);
   CHECK (mkdtemp (home) && (st = layer_store_open (home, &o)));
+  if (!st)
+    return;
   CHECK (layer_create (st, "y", NULL, 0, true) == 0);
   for (unsigned t = 0; t < NTHREADS; t++) {
     m[t].ls = layer_stack_open (st, "y", true);
@@ -290,6 +290,8 @@ test_concurrent_model (void)
   }
   layer_store_close (st);
   CHECK ((st = layer_store_open (home, NULL)));
+  if (!st)
+    return;
   struct layer_stack *ls = layer_stack_open (st, "y", false);
   static uint8_t buf[REGION];
   for (unsigned t = 0; t < NTHREADS; t++) {
@@ -313,5 +315,5 @@ main (void)
     test_index (d);
   test_concurrent ();
   test_concurrent_model ();
-  return 0;
+  return CHECK_RESULT ();
 }

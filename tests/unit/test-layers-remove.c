@@ -74,5 +74,5 @@ main (void)
   CLEANUP_FREE char *rm = xasprintf ("rm -rf %s", home);
   if (rm && system (rm) != 0)
     return 1;
-  return failures ? 1 : 0;
+  return CHECK_RESULT ();
 }
