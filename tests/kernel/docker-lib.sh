@@ -130,7 +130,7 @@ stop_all() {
 prefetch() {
   local t0 f
   t0=$(now)
-  for f in "$@"; do cat "$(command -v "$f")" >/dev/null; done
+  for f in "$@"; do cat "$(type -P "$f")" >/dev/null; done
   log "prefetched $* in $(since "$t0") s"
 }
 
