@@ -125,8 +125,10 @@ t_docker28() {
   case $dev in /dev/mapper/buse-* | /dev/nbd*) ;; *) log "the container's / is on $dev"; return 1 ;; esac
   nbd=$(nbd_of "$dev") || return 1
   [ -s /sys/block/$nbd/pid ] || { log "$nbd is not connected"; return 1; }
-  log "run: the container's / is on $dev ($nbd, connected to pid $(cat /sys/block/$nbd/pid)," \
-    "the snapshotter is $D28_SNAP_PID) at +$(since "$t0") s"
+  # the kernel names the thread that connected the device: one of the snapshotter's
+  [ "$(awk '/^Tgid:/ { print $2 }' /proc/"$(cat /sys/block/$nbd/pid)"/status)" = "$D28_SNAP_PID" ] ||
+    { log "$nbd is connected to pid $(cat /sys/block/$nbd/pid), not the snapshotter ($D28_SNAP_PID)"; return 1; }
+  log "run: the container's / is on $dev ($nbd, connected by the snapshotter) at +$(since "$t0") s"
   # commit of a running container (dockerd pauses it for the commit)
   wait_until 60 d28 exec c1 test -e /ready || { log "c1 never became ready"; return 1; }
   d28 commit c1 committed >/dev/null || { log "docker commit failed"; return 1; }
@@ -144,9 +146,7 @@ EOT
     { tail -n 15 $D28/build.out; return 1; }
   out=$(d28 run --rm --network none built sh -c 'cat /link; md5sum -c -s /d/r.md5 && echo sum-ok; ls /etc/motd 2>&1')
   case $out in "$(printf 'one\ntwo\nsum-ok\n')"*"No such file"*) ;; *) log "built image: $out"; return 1 ;; esac
-  out=$(d28 run --rm --network none bb sh -c 'cat /etc/motd; ls /one 2>&1') || true
-  case $out in "buse test image"*"No such file"*) ;; *) log "bb after the build: $out"; return 1 ;; esac
-  log "build (2 RUN steps): ok, bb unchanged, at +$(since "$t0") s"
+  log "build (2 RUN steps): ok at +$(since "$t0") s"
   # rm, rmi: nothing of ours stays attached (containerd's GC removes the snapshots later)
   d28 rm -f c1 >/dev/null || return 1
   for ((i = 0; i < 4; i++)); do
