@@ -36,14 +36,16 @@ stop_pid() { # PID [SECS]: TERM, wait, KILL
 }
 
 # stall_watch: the first time the kernel says an NBD request timed out (no reply for 30 s),
-# write what every buse thread is doing (kernel stacks) to $S/stall.txt, shown at the end
+# write what every thread of every buse process is doing (kernel stacks) to $S/stall.txt,
+# shown at the end
 stall_watch() {
   local t
   until dmesg | grep -q 'Connection timed out'; do sleep 1; done
   {
     echo "stall at $(now) s: $(dmesg | grep -m1 'Connection timed out')"
-    for t in /proc/$(pidof -s buse)/task/*; do
-      echo "-- thread ${t##*/} $(cat $t/comm) state $(awk '{print $3}' $t/stat) wchan $(cat $t/wchan)"
+    for t in $(for p in $(pidof buse); do echo /proc/$p/task/*; done); do
+      echo "-- thread ${t##*/} of $(awk '/^Tgid:/ { print $2 }' $t/status) $(cat $t/comm)" \
+        "state $(awk '{print $3}' $t/stat) wchan $(cat $t/wchan)"
       cat $t/stack
     done
     ps -eo pid,stat,wchan:30,args | awk '$2 ~ /D/' | cut -c1-160
