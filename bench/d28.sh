@@ -127,3 +127,18 @@ emit_d28() {
     emit "$row" "$what" "$unit" "buse.$k" "$ref" "$ref.$k" - - "(info)"
   done
 }
+
+# preptime_bin: path of bench/preptime built with go (GOPATH mode, Debian's containerd 1.6
+# API and grpc sources).
+preptime_bin() {
+  local bin=$BUILD/bench/preptime src=$TOP/bench/preptime
+  requires go
+  [ -d /usr/share/gocode/src/github.com/containerd/containerd/api/services/snapshots/v1 ] ||
+    skip "golang-github-containerd-containerd-dev not installed"
+  if [ ! -x "$bin" ] || [ "$src/main.go" -nt "$bin" ]; then
+    mkdir -p "$BUILD/bench"
+    (cd "$src" && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$BUILD/bench/gocache \
+      go build -o "$bin" .) >&2 || fail "building preptime failed"
+  fi
+  echo "$bin"
+}
