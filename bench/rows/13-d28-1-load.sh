@@ -7,7 +7,7 @@
 # collector has not removed yet); the image is removed between runs (untimed).  buse's
 # snapshotter against containerd 2.1.9's overlayfs (goal ≤ 1.2×), native and blockfile
 # (scratch 2×size + 128 MiB).
-BENCH_TAG=row13-load
+export BENCH_TAG=row13-load
 source "$(dirname "$0")/../d28.sh"
 
 FILES=$(q 2000 10000) MIB=$(q 40 220)

@@ -3,7 +3,7 @@
 # the containerd image store, median of 20 runs (QUICK: 5) after one warm-up: buse's
 # snapshotter against containerd 2.1.9's overlayfs (goal ≤ 1.3×), native and blockfile
 # (128 MiB scratch).  One containerd + dockerd per snapshotter (bench/d28.sh).
-BENCH_TAG=row13-run
+export BENCH_TAG=row13-run
 source "$(dirname "$0")/../d28.sh"
 
 half() {

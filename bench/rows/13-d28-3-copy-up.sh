@@ -7,7 +7,7 @@
 # overlayfs (goals: ≥ 100× faster, ≤ 1% of the bytes), native and blockfile (scratch
 # size × 1.1 + 256 MiB; they copy at Prepare, not at the write: the host bytes written by
 # `docker run -d` and the first exec are shown too, for information).
-BENCH_TAG=row13-copy-up
+export BENCH_TAG=row13-copy-up
 source "$(dirname "$0")/../d28.sh"
 
 MIB=$(q 256 1024)

@@ -7,7 +7,7 @@
 # snapshotter against overlayfs (goal: < 5 ms, and flat: largest ≤ 2× the smallest), native
 # (copies the parent's tree) and blockfile (copies the parent's block file: its scratch is
 # sized to each parent, size + 5% + 256 MiB; at 10 GiB native and blockfile run 3 times).
-BENCH_TAG=row13-prepare
+export BENCH_TAG=row13-prepare
 source "$(dirname "$0")/../d28.sh"
 
 SIZES=$(q "64 256" "1024 10240")

@@ -10,7 +10,7 @@
 # file, whatever the snapshotter).  buse's snapshotter against overlayfs (goal ≤ 1%), native
 # and blockfile (scratch size × 1.1 + 256 MiB; it copies the scratch twice or so per build,
 # so when the bench fs has no room left for the next build its half stops and says so).
-BENCH_TAG=row13-disk
+export BENCH_TAG=row13-disk
 source "$(dirname "$0")/../d28.sh"
 
 SIZE_MIB=$(q 64 1024) BUILDS=$(q 4 10)

@@ -6,7 +6,7 @@
 # every snapshotter containerd's RSS growth from before the first container (after the
 # image import and one warm-up run) to then: the builtins (overlayfs, native, blockfile with
 # a 128 MiB scratch) live inside containerd.
-BENCH_TAG=row13-rss
+export BENCH_TAG=row13-rss
 source "$(dirname "$0")/../d28.sh"
 
 N=$(q 10 50)
