@@ -143,7 +143,7 @@ emit() {
 
 # run_half DRIVER: run this row's half for DRIVER in its own process, under a timeout.
 run_half() {
-  local drv=$1 log=$BENCH_WORK/row$BENCH_ROW-$1.log rc reason
+  local drv=$1 log=$BENCH_WORK/$BENCH_TAG-$1.log rc reason
   echo "== row $BENCH_ROW: $drv"
   rc=0
   timeout -k 15 "$HALF_TIMEOUT" bash "$BENCH_SCRIPT" --half "$drv" >"$log" 2>&1 </dev/null || rc=$?
@@ -156,11 +156,13 @@ run_half() {
 }
 
 # bench_main "$@" DRIVER...: `ROW --half DRIVER` runs half DRIVER; `ROW` runs every half in
-# turn, then the row's report.  BENCH_DRIVERS (space-separated) narrows the list.
+# turn, then the row's report.  BENCH_DRIVERS (space-separated) narrows the list.  Logs and
+# samples are named rowN (BENCH_TAG, set by a row whose number other scripts share too).
 bench_main() {
   BENCH_SCRIPT=$(realpath "$0")
   BENCH_ROW=$(basename "$0" | cut -d- -f1)
-  export BENCH_SCRIPT BENCH_ROW
+  BENCH_TAG=${BENCH_TAG:-row$BENCH_ROW}
+  export BENCH_SCRIPT BENCH_ROW BENCH_TAG
   if [ "${1:-}" = --half ]; then
     # A reference half needs no buse binary (tests/docker/lib.sh checks it unless told).
     [ "$2" = buse ] || export DOCKER_TEST_DRIVER=$2
@@ -170,7 +172,7 @@ bench_main() {
     half "$2"
     exit 0
   fi
-  export BENCH_SAMPLES=$BENCH_WORK/row$BENCH_ROW.samples
+  export BENCH_SAMPLES=$BENCH_WORK/$BENCH_TAG.samples
   : >"$BENCH_SAMPLES"
   bench_fs # one loop fs for every half of a row run alone
   local d
