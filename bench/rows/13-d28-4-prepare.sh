@@ -34,8 +34,10 @@ half() {
       fail "mounting snapshot base-$mib failed"
     fill_file "$mnt/big" "$mib"
     umount "$mnt"
-    ctr28 -n bench snapshots --snapshotter "$SN" commit "parent-$mib" "base-$mib"
-    ctr28 -n bench snapshots --snapshotter "$SN" label "parent-$mib" containerd.io/gc.root=bench >/dev/null
+    # named like dockerd's init layer: a Prepare over it is a container layer, which buse
+    # mounts by its first Mounts (--lazy docker, the default), as in dockerd's container create
+    ctr28 -n bench snapshots --snapshotter "$SN" commit "parent-$mib-init" "base-$mib"
+    ctr28 -n bench snapshots --snapshotter "$SN" label "parent-$mib-init" containerd.io/gc.root=bench >/dev/null
     n=$RUNS
     [ "$mib" -lt 4096 ] || [ "$drv" = buse ] || [ "$drv" = overlayfs ] || n=3
     # One call per preptime run, the fs synced in between: the copies blockfile and native
@@ -43,13 +45,13 @@ half() {
     # ext4's journal has committed its removal).
     for ((r = 0; r < n; r++)); do
       fs_sync
-      "$bin" "$C28_SOCK" bench "$SN" "parent-$mib" 1 >"$T/out" ||
+      "$bin" "$C28_SOCK" bench "$SN" "parent-$mib-init" 1 >"$T/out" ||
         fail "preptime $drv $mib MiB failed (run $r; $(df --output=avail -BM "$BENCH_FS" | tail -n 1) free)"
       sample "$drv.prep.$mib" "$(awk '$1 == "prepare_ms" { print $2 }' "$T/out")"
     done
     # blockfile gets a new scratch for the next size; the others keep theirs.
     if [ "$drv" = blockfile ] || [ "$drv" = native ]; then
-      ctr28 -n bench snapshots --snapshotter "$SN" rm "parent-$mib"
+      ctr28 -n bench snapshots --snapshotter "$SN" rm "parent-$mib-init"
     fi
   done
 }
