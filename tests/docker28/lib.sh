@@ -101,47 +101,10 @@ kill9_snap() {
 
 # --- containerd 2.1 ----------------------------------------------------------------------
 
-# The private config: version 3, everything under $T/c28; CRI and the snapshotters that
-# cannot work here are off (start-up is faster and the log quieter); its opt folder is ours
-# too (the default is /opt/containerd); buse as a proxy
-# snapshotter when $SNAP_SOCK is set.
-_c28_config() {
-  cat <<EOT
-version = 3
-root = "$C28_ROOT"
-state = "$C28_STATE"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images",
-  "io.containerd.cri.v1.runtime", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.erofs",
-  "io.containerd.differ.v1.erofs", "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing", "io.containerd.nri.v1.nri"]
-[grpc]
-  address = "$C28_SOCK"
-[ttrpc]
-  address = "$C28_SOCK.ttrpc"
-[debug]
-  address = ""
-  level = "${C28_LOG_LEVEL:-info}"
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$T/c28/opt"
-EOT
-  # The transfer service (ctr images import/pull in 2.x) unpacks only for the snapshotters
-  # its unpack_config names; listing buse replaces the default list, so overlayfs is listed too.
-  [ -z "$SNAP_SOCK" ] || cat <<EOT
-[proxy_plugins.buse]
-  type = "snapshot"
-  address = "$SNAP_SOCK"
-[[plugins."io.containerd.transfer.v1.local".unpack_config]]
-  platform = "linux/$(dpkg --print-architecture)"
-  snapshotter = "overlayfs"
-[[plugins."io.containerd.transfer.v1.local".unpack_config]]
-  platform = "linux/$(dpkg --print-architecture)"
-  snapshotter = "buse"
-EOT
-}
+# The private config (tests/docker28/containerd-toml.sh), everything under $T/c28; buse as a
+# proxy snapshotter when $SNAP_SOCK is set.
+source "$(dirname "${BASH_SOURCE[0]}")/containerd-toml.sh"
+_c28_config() { c28_toml "$C28_ROOT" "$C28_STATE" "$C28_SOCK" "$T/c28/opt" "${SNAP_SOCK:-}"; }
 
 # start_containerd28: containerd 2.1.9 on $T/c28/containerd.sock (buse's snapshotter loaded
 # as "buse" if start_snap ran first).  ctr28 ARGS talks to it.

@@ -9,6 +9,7 @@
 #             no dm table, no mount under the snapshotter's home
 # Needs docker-lib.sh (S, log, now, since, wait_until, stop_pid, prefetch) and docker.sh's
 # nbd_of.
+source "$(dirname "${BASH_SOURCE[0]}")/../docker28/containerd-toml.sh"
 D28_CACHE=/var/cache/buse-test/sid
 D28=$S/d28 D28_EXEC=/run/bt-d28
 D28_SNAP_PID='' D28_CTRD_PID='' D28_DOCKERD_PID=''
@@ -41,30 +42,8 @@ d28_start() {
     >>$S/d28-snap.log 2>&1 &
   D28_SNAP_PID=$!
   wait_until 60 test -S $D28/snap.sock || { tail -n 20 $S/d28-snap.log; return 1; }
-  cat >$D28/containerd.toml <<EOT
-version = 3
-root = "$D28/containerd"
-state = "$D28_EXEC/containerd"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images",
-  "io.containerd.cri.v1.runtime", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.erofs",
-  "io.containerd.differ.v1.erofs", "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing", "io.containerd.nri.v1.nri"]
-[grpc]
-  address = "$D28_EXEC/containerd.sock"
-[ttrpc]
-  address = "$D28_EXEC/containerd.sock.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$D28/opt"
-[proxy_plugins.buse]
-  type = "snapshot"
-  address = "$D28/snap.sock"
-EOT
+  c28_toml $D28/containerd $D28_EXEC/containerd $D28_EXEC/containerd.sock $D28/opt \
+    $D28/snap.sock >$D28/containerd.toml
   PATH=$D28_BIN$PATH containerd --config $D28/containerd.toml >>$S/d28-containerd.log 2>&1 &
   D28_CTRD_PID=$!
   wait_until 90 test -S $D28_EXEC/containerd.sock || { tail -n 20 $S/d28-containerd.log; return 1; }

@@ -174,8 +174,9 @@ if [ -n "$hostroot" ]; then
     -device "virtio-blk-pci,drive=ddisk,serial=buse-docker")
   # the guest runs a copy of the scripts and of buse, so that edits and builds on the host
   # while it runs do not reach it (the share is live)
-  mkdir -p "$run/tests/kernel"
+  mkdir -p "$run/tests/kernel" "$run/tests/docker28"
   cp "$here"/docker*.sh "$run/tests/kernel/"
+  cp "$top/tests/docker28/containerd-toml.sh" "$run/tests/docker28/"
   cp "$BUSE" "$run/buse"
   args="$args buse.host=$run,$run/buse,$run"
   limit=${KERNEL_TIMEOUT:-1080}
