@@ -24,16 +24,29 @@ json_load_path (const char *path)
   return j;
 }
 
+/* OBJ as the text both savers write; NULL + err. */
+static char *
+dump (const char *path, const json_t *obj)
+{
+  char *text = json_dumps (obj, JSON_INDENT (2) | JSON_SORT_KEYS);
+
+  if (!text)
+    err_set (ENOMEM, "json_dumps %s", path);
+  return text;
+}
+
 int
 json_save_path (const char *path, const json_t *obj)
 {
-  CLEANUP_FREE char *text = json_dumps (obj, JSON_INDENT (2) | JSON_SORT_KEYS);
+  CLEANUP_FREE char *text = dump (path, obj);
+  return text ? write_file_atomic (path, text, strlen (text)) : -1;
+}
 
-  if (!text) {
-    err_set (ENOMEM, "json_dumps %s", path);
-    return -1;
-  }
-  return write_file_atomic (path, text, strlen (text));
+int
+json_save_new (const char *path, const json_t *obj, struct fsync_batch *b)
+{
+  CLEANUP_FREE char *text = dump (path, obj);
+  return text ? write_file_new (path, text, strlen (text), b) : -1;
 }
 
 const char *

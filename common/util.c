@@ -192,6 +192,95 @@ fsync_dir_of (const char *path)
 }
 
 int
+fsync_batch_add (struct fsync_batch *b, const char *path)
+{
+  for (size_t i = 0; i < b->n; i++)
+    if (strcmp (b->paths[i], path) == 0)
+      return 0;
+  if (b->n == FSYNC_BATCH_MAX) {
+    err_set (E2BIG, "fsync batch full at %s", path);
+    return -1;
+  }
+  if (!(b->paths[b->n] = strdup (path))) {
+    err_set (errno, "strdup");
+    return -1;
+  }
+  b->n++;
+  return 0;
+}
+
+int
+fsync_batch_add_dir_of (struct fsync_batch *b, const char *path)
+{
+  CLEANUP_FREE char *copy = strdup (path);
+
+  if (!copy) {
+    err_set (errno, "strdup");
+    return -1;
+  }
+  return fsync_batch_add (b, dirname (copy));
+}
+
+void
+fsync_batch_clear (struct fsync_batch *b)
+{
+  for (size_t i = 0; i < b->n; i++)
+    free (b->paths[i]);
+  b->n = 0;
+}
+
+int
+fsync_batch_run (struct fsync_batch *b)
+{
+  int fds[FSYNC_BATCH_MAX], r = 0;
+  size_t i;
+
+  for (i = 0; i < b->n; i++) {
+    fds[i] = open (b->paths[i], O_RDONLY | O_CLOEXEC);
+    if (fds[i] == -1) {
+      err_set (errno, "open %s", b->paths[i]);
+      r = -1;
+      break;
+    }
+    /* a directory refuses it (ESPIPE/EINVAL): its entries are metadata, in the journal */
+    sync_file_range (fds[i], 0, 0,
+                     SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                       SYNC_FILE_RANGE_WAIT_AFTER);
+  }
+  for (size_t j = 0; r == 0 && j < i; j++)
+    if (fsync (fds[j]) == -1) {
+      err_set (errno, "fsync %s", b->paths[j]);
+      r = -1;
+    }
+  while (i > 0)
+    close (fds[--i]);
+  fsync_batch_clear (b);
+  return r;
+}
+
+int
+write_file_new (const char *path, const void *data, size_t len, struct fsync_batch *b)
+{
+  CLEANUP_FREE char *tmp = xasprintf ("%s.tmp", path);
+  CLEANUP_CLOSE int fd = -1;
+
+  if (!tmp)
+    return -1;
+  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd == -1 || write_full (fd, data, len) == -1) {
+    err_set (errno, "write %s", tmp);
+    unlink (tmp);
+    return -1;
+  }
+  if (rename (tmp, path) == -1) {
+    err_set (errno, "rename %s", tmp);
+    unlink (tmp);
+    return -1;
+  }
+  return fsync_batch_add (b, path) == -1 || fsync_batch_add_dir_of (b, path) == -1 ? -1 : 0;
+}
+
+int
 write_file_atomic (const char *path, const void *data, size_t len)
 {
   CLEANUP_FREE char *tmp = xasprintf ("%s.tmp", path);

@@ -104,7 +104,7 @@ struct diff *
 base_create (struct layer_store *st)
 {
   CLEANUP_FREE char *tree = NULL, *data = NULL;
-  struct diff *d = diff_create (st, NULL, st->base_size);
+  struct diff *d = diff_create (st, NULL, st->base_size, NULL);
   struct bmap *m = NULL;
 
   if (!d)

@@ -58,8 +58,11 @@ diff_alloc (void)
   return d;
 }
 
-int
-diff_save_meta (struct layer_store *st, struct diff *d, const char *state)
+/* meta.json of D with STATE: replaced atomically and durably; B given: a new file, durable
+ * once B is run; STATE "creating": a new file not worth an fsync (a diff whose meta.json is
+ * lost or unreadable is garbage anyway). */
+static int
+save_meta (struct layer_store *st, struct diff *d, const char *state, struct fsync_batch *b)
 {
   CLEANUP_FREE char *path = diff_path (st, d->id, "meta.json");
   CLEANUP_JSON_DECREF json_t *j = NULL;
@@ -73,8 +76,9 @@ diff_save_meta (struct layer_store *st, struct diff *d, const char *state)
     err_set (ENOMEM, "diff %s: json", d->id);
     return -1;
   }
+  if (b)
+    return json_save_new (path, j, b);
   if (strcmp (state, "creating") == 0) {
-    /* not worth an fsync: a diff whose meta.json is lost or unreadable is garbage anyway */
     if (json_dump_file (j, path, JSON_INDENT (2)) == -1) {
       err_set (errno, "write %s", path);
       return -1;
@@ -82,6 +86,12 @@ diff_save_meta (struct layer_store *st, struct diff *d, const char *state)
     return 0;
   }
   return json_save_path (path, j);
+}
+
+int
+diff_save_meta (struct layer_store *st, struct diff *d, const char *state)
+{
+  return save_meta (st, d, state, NULL);
 }
 
 static int
@@ -99,7 +109,7 @@ create_sized (const char *path, uint64_t size)
 }
 
 struct diff *
-diff_create (struct layer_store *st, struct diff *parent, uint64_t size)
+diff_create (struct layer_store *st, struct diff *parent, uint64_t size, struct fsync_batch *b)
 {
   struct diff *d = diff_alloc ();
   CLEANUP_FREE char *dir = NULL, *data = NULL, *map = NULL;
@@ -119,12 +129,17 @@ diff_create (struct layer_store *st, struct diff *parent, uint64_t size)
     err_set (errno, "mkdir %s", dir);
     goto err;
   }
-  if (create_sized (data, size) == -1 || create_sized (map, bmap_file_size (d->nblocks)) == -1 ||
-      diff_save_meta (st, d, "creating") == -1 || fsync_dir_of (dir) == -1) {
-    remove_tree (dir);
-    goto err;
-  }
+  if (create_sized (data, size) == -1 || create_sized (map, bmap_file_size (d->nblocks)) == -1)
+    goto err_tree;
+  if (b) {
+    if (save_meta (st, d, "ready", b) == -1 || fsync_batch_add (b, data) == -1 ||
+        fsync_batch_add (b, map) == -1 || fsync_batch_add_dir_of (b, dir) == -1)
+      goto err_tree;
+  } else if (save_meta (st, d, "creating", NULL) == -1 || fsync_dir_of (dir) == -1)
+    goto err_tree;
   return d;
+err_tree:
+  remove_tree (dir);
 err:
   diff_free (d);
   return NULL;

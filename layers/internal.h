@@ -60,8 +60,10 @@ struct diff {
   struct diff *next; /* store's list */
 };
 int diff_new_id (char id[DIFF_ID_LEN + 1]);
-/* Make the files of a new diff (state "creating"), not yet in the store list. */
-struct diff *diff_create (struct layer_store *st, struct diff *parent, uint64_t size);
+/* Make the files of a new diff, not yet in the store list: state "creating" (the base, whose
+ * content comes next), or with B "ready" and empty, durable once B is run. */
+struct diff *diff_create (struct layer_store *st, struct diff *parent, uint64_t size,
+                          struct fsync_batch *b);
 /* Write meta.json with STATE ("creating", "ready", "removing"). */
 int diff_save_meta (struct layer_store *st, struct diff *d, const char *state);
 /* Load diffs/<id>/meta.json; *state gets its state (static string). */

@@ -7,6 +7,7 @@
  * open), so a diff whose children are all removed becomes writable again after a restart.
  * The layer json is the commit point: it is written last, atomically. */
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "layers/internal.h"
@@ -17,8 +18,9 @@ layer_path (struct layer_store *st, const char *id)
   return xasprintf ("%s/layers/%s.json", st->home, id);
 }
 
-int
-layer_save (struct layer_store *st, const struct layer *l)
+/* L's json: replaced atomically and durably, or with B a new file, durable once B is run. */
+static int
+write_layer (struct layer_store *st, const struct layer *l, struct fsync_batch *b)
 {
   CLEANUP_FREE char *path = layer_path (st, l->id);
   CLEANUP_JSON_DECREF json_t *j = NULL;
@@ -32,24 +34,36 @@ layer_save (struct layer_store *st, const struct layer *l)
     err_set (ENOMEM, "layer %s: json", l->id);
     return -1;
   }
-  if (json_save_path (path, j) == -1) {
+  if ((b ? json_save_new (path, j, b) : json_save_path (path, j)) == -1) {
     err_prefix ("layer %s", l->id);
     return -1;
   }
   return 0;
 }
 
+int
+layer_save (struct layer_store *st, const struct layer *l)
+{
+  return write_layer (st, l, NULL);
+}
+
 /* NULL with errno ESTALE when the file is an unfinished create/remove to drop. */
 struct layer *
 layer_load (struct layer_store *st, const char *path)
 {
-  CLEANUP_JSON_DECREF json_t *j = json_load_path (path);
+  CLEANUP_JSON_DECREF json_t *j = NULL;
   const char *id, *parent, *top, *state;
   struct layer *l;
   json_int_t created = 0;
   int rw = 1;
+  struct stat sb;
 
-  if (!j)
+  /* empty: a create that a crash stopped before its commit reached the disk */
+  if (stat (path, &sb) == 0 && sb.st_size == 0) {
+    err_set (ESTALE, "%s is empty: an unfinished create", path);
+    return NULL;
+  }
+  if (!(j = json_load_path (path)))
     return NULL;
   id = json_str (j, "id"), parent = json_str (j, "parent");
   top = json_str (j, "top"), state = json_str (j, "state");
@@ -99,32 +113,32 @@ seal_diff (struct diff *d, const struct bmap *m)
     d->owned_blocks = bmap_count_owned (m);
 }
 
-/* A new ready diff of SIZE over BELOW, added to the store. */
+/* A new ready diff of SIZE over BELOW, added to the store, durable once B is run. */
 static struct diff *
-new_diff (struct layer_store *st, struct diff *below, uint64_t size)
+new_diff (struct layer_store *st, struct diff *below, uint64_t size, struct fsync_batch *b)
 {
-  struct diff *d = diff_create (st, below, size);
+  struct diff *d = diff_create (st, below, size, b);
 
   if (!d)
     return NULL;
-  if (diff_save_meta (st, d, "ready") == -1) {
-    diff_delete_files (st, d->id);
-    diff_free (d);
-    return NULL;
-  }
   d->next = st->diffs;
   st->diffs = d;
   return d;
 }
 
-/* Give L a fresh top diff over its current (sealed) top and commit it. */
+/* Give L a fresh top diff over its current (sealed) top and commit it: the diff's files are
+ * durable before the layer json names it. */
 int
 layer_fresh_top (struct layer_store *st, struct layer *l)
 {
-  struct diff *old = l->top, *d = new_diff (st, old, old->size);
+  struct fsync_batch b = { .n = 0 };
+  struct diff *old = l->top, *d = new_diff (st, old, old->size, &b);
 
-  if (!d)
+  if (!d || fsync_batch_run (&b) == -1) {
+    fsync_batch_clear (&b);
+    store_gc (st);
     return -1;
+  }
   l->top = d;
   if (layer_save (st, l) == -1) {
     l->top = old;
@@ -162,6 +176,7 @@ create_locked (struct layer_store *st, const char *id, const char *parent, uint6
 {
   struct layer *pl, *l;
   struct diff *below;
+  struct fsync_batch fb = { .n = 0 };
   char a[32], b[32];
 
   if (check_create (st, id, parent, &pl) == -1)
@@ -186,7 +201,13 @@ create_locked (struct layer_store *st, const char *id, const char *parent, uint6
   snprintf (l->id, sizeof l->id, "%s", id);
   snprintf (l->parent, sizeof l->parent, "%s", parent ? parent : "");
   l->rw = rw, l->created = time (NULL);
-  if (!(l->top = new_diff (st, below, size)) || layer_save (st, l) == -1) {
+  /* The diff's files and the layer json go to disk together: one journal commit, not five. */
+  if (!(l->top = new_diff (st, below, size, &fb)) || write_layer (st, l, &fb) == -1 ||
+      fsync_batch_run (&fb) == -1) {
+    CLEANUP_FREE char *path = layer_path (st, id);
+    if (path)
+      unlink (path);
+    fsync_batch_clear (&fb);
     free (l);
     store_gc (st);
     return -1;

@@ -7,6 +7,7 @@
  * of the same file.  All records are read at start and kept in memory; callers lock. */
 #include <dirent.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "snapshotter/internal.h"
@@ -204,6 +205,7 @@ meta_open (const char *dir)
 {
   struct snap_meta *m = calloc (1, sizeof *m);
   struct dirent *de;
+  struct stat sb;
   DIR *dp;
 
   if (!m || !(m->dir = strdup (dir))) {
@@ -224,6 +226,13 @@ meta_open (const char *dir)
     }
     if (len <= 5 || strcmp (de->d_name + len - 5, ".json") != 0)
       continue;
+    if (fstatat (dirfd (dp), de->d_name, &sb, 0) == 0 && sb.st_size == 0) {
+      /* a Prepare that a crash stopped before its record reached the disk: never answered,
+       * so no client knows the key; Cleanup reaps its layer */
+      log_warn ("snapshot record %s/%s is empty: an unfinished create, dropped", dir, de->d_name);
+      unlinkat (dirfd (dp), de->d_name, 0);
+      continue;
+    }
     err_clear ();
     if (load_one (m, de->d_name) == -1) {
       closedir (dp);
@@ -286,19 +295,35 @@ meta_has_children (struct snap_meta *m, const char *key)
   return false;
 }
 
-int
-meta_save (struct snap_meta *m, struct snap_info *info)
+/* INFO's record: replaced atomically and durably, or NEW: a new file written and synced in
+ * one journal commit (an empty file after a crash is an unfinished create: meta_open). */
+static int
+write_record (struct snap_meta *m, struct snap_info *info, bool new)
 {
   CLEANUP_JSON_DECREF json_t *obj = to_json (info);
   CLEANUP_FREE char *path = path_of (m, info);
+  struct fsync_batch b = { .n = 0 };
 
   if (!obj) {
     err_set (EINVAL, "snapshot %s: a key or label is not valid UTF-8", info->id);
     return -1;
   }
-  if (!path || json_save_path (path, obj) == -1)
+  if (!path)
     return -1;
+  if (!new)
+    return json_save_path (path, obj);
+  if (json_save_new (path, obj, &b) == -1 || fsync_batch_run (&b) == -1) {
+    fsync_batch_clear (&b);
+    unlink (path);
+    return -1;
+  }
   return 0;
+}
+
+int
+meta_save (struct snap_meta *m, struct snap_info *info)
+{
+  return write_record (m, info, false);
 }
 
 int
@@ -306,7 +331,7 @@ meta_add (struct snap_meta *m, struct snap_info *info)
 {
   if (push (m, info) == -1)
     return -1;
-  if (meta_save (m, info) == -1) {
+  if (write_record (m, info, true) == -1) {
     m->n--;
     return -1;
   }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Opening a store finishes or rolls back what a crash left half done: a diff left "creating",
-# a layer json left "creating" or "removing", an unfinished atomic write (*.tmp), a diff no
-# layer uses and a stale mkfs tree are all removed; committed layers are untouched.
+# a layer json left "creating" or "removing", an empty layer json (a create whose one journal
+# commit a crash stopped: its files are written first and synced together), an unfinished
+# atomic write (*.tmp), a diff no layer uses and a stale mkfs tree are all removed; committed
+# layers are untouched.
 source "$(dirname "$0")/../functions.sh"
 source "$(dirname "$0")/lib.sh"
 scratch
@@ -21,10 +23,12 @@ mkdir "$orphan" && cp "$H/diffs/$top_b/"* "$orphan/"
 sed 's/"id": "b"/"id": "c"/; s/"state": "ready"/"state": "creating"/' "$H/layers/b.json" >"$H/layers/c.json"
 sed 's/"id": "b"/"id": "r"/; s/"state": "ready"/"state": "removing"/' "$H/layers/b.json" >"$H/layers/r.json"
 echo '{' >"$H/layers/b.json.tmp"
+: >"$H/layers/e.json"
 mkdir -p "$H/mkfs.abc123/rootfs"
 
 "$BUSE" layer create z --home "$H" || fail "open the store and create z"
-for f in "$d" "$orphan" "$H/layers/c.json" "$H/layers/r.json" "$H/layers/b.json.tmp" "$H/mkfs.abc123"; do
+for f in "$d" "$orphan" "$H/layers/c.json" "$H/layers/r.json" "$H/layers/e.json" "$H/layers/b.json.tmp" \
+  "$H/mkfs.abc123"; do
   [ ! -e "$f" ] || fail "left over after recovery: $f"
 done
 ok "half-done diffs, layers, temp files and trees removed"

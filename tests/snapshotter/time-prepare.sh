@@ -36,7 +36,7 @@ done
 sync
 sleep 10 # the host's writeback of the fills done
 # The sizes alternate (ABAB), so a disturbance of the shared machine hits them alike.
-for i in $(seq 20); do
+for i in $(seq ${N:-20}); do
   for gib in "$@"; do
     out=$(SNAPCALL_TIME=1 snapcall Prepare "$($PB prepare "child-$gib-$i" "big-$gib")")
     [ "$(status_of "$out")" = 0 ] || fail "prepare child-$gib-$i: $out"

@@ -77,6 +77,34 @@ test_files (void)
   CLEANUP_FREE char *text = read_file (file, &len);
   CHECK (text && len == 2 && strcmp (text, "{}") == 0);
   CHECK (read_file ("/nonexistent/x", NULL) == NULL && err_errno () == ENOENT);
+
+  /* a batch: new files written, not synced, then made durable together */
+  struct fsync_batch b = { .n = 0 };
+  CLEANUP_FREE char *nf = xasprintf ("%s/a/b/new.json", dir);
+  CLEANUP_FREE char *nf_tmp = xasprintf ("%s.tmp", nf);
+  CHECK (write_file_new (nf, "[1]", 3, &b) == 0);
+  CHECK (access (nf_tmp, F_OK) == -1);
+  CLEANUP_FREE char *nf_dir = xasprintf ("%s/a/b", dir);
+  CHECK (b.n == 2 && strcmp (b.paths[0], nf) == 0 && strcmp (b.paths[1], nf_dir) == 0);
+  CHECK (fsync_batch_add (&b, nf) == 0 && b.n == 2);         /* once per path */
+  CHECK (fsync_batch_add_dir_of (&b, sub) == 0 && b.n == 2); /* a/b again */
+  CHECK (fsync_batch_add (&b, sub) == 0 && b.n == 3);
+  CHECK (fsync_batch_run (&b) == 0 && b.n == 0);
+  CLEANUP_FREE char *ntext = read_file (nf, &len);
+  CHECK (ntext && len == 3 && strcmp (ntext, "[1]") == 0);
+  for (int i = 0; i < FSYNC_BATCH_MAX; i++) {
+    char p[32];
+    snprintf (p, sizeof p, "/x%d", i);
+    CHECK (fsync_batch_add (&b, p) == 0);
+  }
+  CHECK (fsync_batch_add (&b, "/one-too-many") == -1 && err_errno () == E2BIG);
+  fsync_batch_clear (&b);
+  CHECK (b.n == 0);
+  CHECK (fsync_batch_add (&b, "/nonexistent/y") == 0);
+  CHECK (fsync_batch_run (&b) == -1 && err_errno () == ENOENT && strstr (err_get (), "/nonexistent/y"));
+  CHECK (b.n == 0);
+  CHECK (write_file_new ("/nonexistent/z.json", "{}", 2, &b) == -1 && b.n == 0);
+
   CHECK (remove_tree (dir) == 0);
   CHECK (access (dir, F_OK) == -1);
   CHECK (remove_tree (dir) == 0);
