@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# time-prepare.sh [GIB...]: the latency of Prepare of a child of a committed snapshot whose
+# time-prepare.sh [GIB...] (N=calls per size, default 20): the latency of Prepare of a child of a committed snapshot whose
 # layer holds GIB GiB of data (default: 1 10), median and range of 20 calls (the sizes alternating), as the
 # snapshotter's client sees it (snapcall's SNAPCALL_TIME: the call alone, no process
 # start-up).  Not a test (a timing, never an assertion): run it by hand as root after
