@@ -172,11 +172,11 @@ check_create (struct layer_store *st, const char *id, const char *parent, struct
 }
 
 static int
-create_locked (struct layer_store *st, const char *id, const char *parent, uint64_t size, bool rw)
+create_locked (struct layer_store *st, const char *id, const char *parent, uint64_t size, bool rw,
+               struct fsync_batch *fb)
 {
   struct layer *pl, *l;
   struct diff *below;
-  struct fsync_batch fb = { .n = 0 };
   char a[32], b[32];
 
   if (check_create (st, id, parent, &pl) == -1)
@@ -202,12 +202,11 @@ create_locked (struct layer_store *st, const char *id, const char *parent, uint6
   snprintf (l->parent, sizeof l->parent, "%s", parent ? parent : "");
   l->rw = rw, l->created = time (NULL);
   /* The diff's files and the layer json go to disk together: one journal commit, not five. */
-  if (!(l->top = new_diff (st, below, size, &fb)) || write_layer (st, l, &fb) == -1 ||
-      fsync_batch_run (&fb) == -1) {
+  if (!(l->top = new_diff (st, below, size, fb)) || write_layer (st, l, fb) == -1) {
     CLEANUP_FREE char *path = layer_path (st, id);
     if (path)
       unlink (path);
-    fsync_batch_clear (&fb);
+    fsync_batch_clear (fb);
     free (l);
     store_gc (st);
     return -1;
@@ -219,12 +218,31 @@ create_locked (struct layer_store *st, const char *id, const char *parent, uint6
 }
 
 int
-layer_create (struct layer_store *st, const char *id, const char *parent, uint64_t size, bool rw)
+layer_create_in (struct layer_store *st, const char *id, const char *parent, uint64_t size,
+                 bool rw, struct fsync_batch *b)
 {
   pthread_mutex_lock (&st->lock);
-  int r = create_locked (st, id, parent, size, rw);
+  int r = create_locked (st, id, parent, size, rw, b);
   pthread_mutex_unlock (&st->lock);
   return r;
+}
+
+int
+layer_create (struct layer_store *st, const char *id, const char *parent, uint64_t size, bool rw)
+{
+  struct fsync_batch b = { .n = 0 };
+
+  if (layer_create_in (st, id, parent, size, rw, &b) == -1)
+    return -1;
+  if (fsync_batch_run (&b) == -1) {
+    CLEANUP_FREE char *msg = strdup (err_get ());
+    int en = err_errno ();
+    if (layer_remove (st, id) == -1)
+      log_warn ("layer %s: undo of the create: %s", id, err_get ());
+    err_set (en, "layer %s: %s", id, msg ? msg : "sync failed");
+    return -1;
+  }
+  return 0;
 }
 
 static int

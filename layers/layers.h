@@ -40,6 +40,12 @@ const char *layer_store_home (const struct layer_store *st);
  * PARENT gets a fresh top diff; the caller freezes the filesystem around this. */
 int layer_create (struct layer_store *st, const char *id, const char *parent, uint64_t size,
                   bool rw);
+struct fsync_batch; /* common/common.h */
+/* layer_create whose new files join B instead of being synced: durable once the caller runs
+ * B (fsync_batch_run), so the caller's own new files share the one journal commit.  Should B
+ * fail, the caller removes the layer. */
+int layer_create_in (struct layer_store *st, const char *id, const char *parent, uint64_t size,
+                     bool rw, struct fsync_batch *b);
 /* Remove ID (refused while it is open).  Diffs live while any layer uses them. */
 int layer_remove (struct layer_store *st, const char *id);
 bool layer_exists (struct layer_store *st, const char *id);

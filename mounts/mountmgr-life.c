@@ -61,7 +61,8 @@ mm_device (struct mm_mounts *m, const char *id, char *buf, size_t len)
 }
 
 int
-mm_create (struct mm_mounts *m, const char *id, const char *parent, uint64_t size)
+mm_create_in (struct mm_mounts *m, const char *id, const char *parent, uint64_t size,
+              struct fsync_batch *b)
 {
   struct mm_entry *p;
   CLEANUP_FREE char *fs = NULL;
@@ -77,11 +78,18 @@ mm_create (struct mm_mounts *m, const char *id, const char *parent, uint64_t siz
       return -1;
     }
   }
-  r = layer_create (m->st, id, parent, size, true);
+  r = b ? layer_create_in (m->st, id, parent, size, true, b)
+        : layer_create (m->st, id, parent, size, true);
   if (fs && mnt_thaw (fs) == -1)
     log_warn ("thaw %s: %s", fs, err_get ());
   pthread_mutex_unlock (&m->lock);
   return r;
+}
+
+int
+mm_create (struct mm_mounts *m, const char *id, const char *parent, uint64_t size)
+{
+  return mm_create_in (m, id, parent, size, NULL);
 }
 
 /* A layer whose only references are our own (a Diff or an ApplyDiff, perhaps one whose

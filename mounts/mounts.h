@@ -56,6 +56,10 @@ size_t mm_active (struct mm_mounts *m);
 void mm_device (struct mm_mounts *m, const char *id, char *buf, size_t len);
 /* layer_create, freezing PARENT's filesystem around it when PARENT is mounted. */
 int mm_create (struct mm_mounts *m, const char *id, const char *parent, uint64_t size);
+struct fsync_batch; /* common/common.h */
+/* The same with the layer's new files joining B (layer_create_in): durable once B is run. */
+int mm_create_in (struct mm_mounts *m, const char *id, const char *parent, uint64_t size,
+                  struct fsync_batch *b);
 /* layer_remove, refused (error naming ID) while ID is mounted. */
 int mm_remove (struct mm_mounts *m, const char *id);
 

@@ -82,9 +82,10 @@ snap_engine_close (struct snap_engine *e)
 }
 
 int
-snap_engine_create (struct snap_engine *e, const char *id, const char *parent)
+snap_engine_create (struct snap_engine *e, const char *id, const char *parent,
+                    struct fsync_batch *b)
 {
-  return mm_create (e->mounts, id, parent, 0);
+  return mm_create_in (e->mounts, id, parent, 0, b);
 }
 
 int

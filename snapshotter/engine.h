@@ -17,8 +17,11 @@ struct snap_engine *snap_engine_open (const char *home, const struct snap_opts *
 /* Unmount and detach everything; references are kept for the next start.  Accepts NULL. */
 void snap_engine_close (struct snap_engine *e);
 
-/* A new writable layer ID over layer PARENT (NULL: over the empty base).  O(1). */
-int snap_engine_create (struct snap_engine *e, const char *id, const char *parent);
+struct fsync_batch; /* common/common.h */
+/* A new writable layer ID over layer PARENT (NULL: over the empty base).  O(1).  Its new
+ * files join B: durable once the caller runs B. */
+int snap_engine_create (struct snap_engine *e, const char *id, const char *parent,
+                        struct fsync_batch *b);
 /* Remove layer ID (unmounted first if we hold it). */
 int snap_engine_remove (struct snap_engine *e, const char *id);
 bool snap_engine_exists (struct snap_engine *e, const char *id);

@@ -48,8 +48,9 @@ size_t meta_count (struct snap_meta *m);
 struct snap_info *meta_at (struct snap_meta *m, size_t i);
 /* Does any snapshot name KEY as its parent? */
 bool meta_has_children (struct snap_meta *m, const char *key);
-/* Store INFO (taken over by M on success) durably. */
-int meta_add (struct snap_meta *m, struct snap_info *info);
+/* Store INFO (taken over by M on success): its new record file joins B, durable once the
+ * caller runs B (with the layer's files: one journal commit). */
+int meta_add (struct snap_meta *m, struct snap_info *info, struct fsync_batch *b);
 /* INFO (a record of M) was changed: write it again durably. */
 int meta_save (struct snap_meta *m, struct snap_info *info);
 /* Forget INFO durably and free it. */

@@ -295,14 +295,13 @@ meta_has_children (struct snap_meta *m, const char *key)
   return false;
 }
 
-/* INFO's record: replaced atomically and durably, or NEW: a new file written and synced in
- * one journal commit (an empty file after a crash is an unfinished create: meta_open). */
+/* INFO's record: replaced atomically and durably, or with B a new file that joins B (an
+ * empty file after a crash is an unfinished create: meta_open). */
 static int
-write_record (struct snap_meta *m, struct snap_info *info, bool new)
+write_record (struct snap_meta *m, struct snap_info *info, struct fsync_batch *b)
 {
   CLEANUP_JSON_DECREF json_t *obj = to_json (info);
   CLEANUP_FREE char *path = path_of (m, info);
-  struct fsync_batch b = { .n = 0 };
 
   if (!obj) {
     err_set (EINVAL, "snapshot %s: a key or label is not valid UTF-8", info->id);
@@ -310,28 +309,21 @@ write_record (struct snap_meta *m, struct snap_info *info, bool new)
   }
   if (!path)
     return -1;
-  if (!new)
-    return json_save_path (path, obj);
-  if (json_save_new (path, obj, &b) == -1 || fsync_batch_run (&b) == -1) {
-    fsync_batch_clear (&b);
-    unlink (path);
-    return -1;
-  }
-  return 0;
+  return b ? json_save_new (path, obj, b) : json_save_path (path, obj);
 }
 
 int
 meta_save (struct snap_meta *m, struct snap_info *info)
 {
-  return write_record (m, info, false);
+  return write_record (m, info, NULL);
 }
 
 int
-meta_add (struct snap_meta *m, struct snap_info *info)
+meta_add (struct snap_meta *m, struct snap_info *info, struct fsync_batch *b)
 {
   if (push (m, info) == -1)
     return -1;
-  if (write_record (m, info, true) == -1) {
+  if (write_record (m, info, b) == -1) {
     m->n--;
     return -1;
   }

@@ -321,11 +321,31 @@ mount_now (enum snap_lazy lazy, enum snap_kind kind, const char *key, const char
   return lazy == SNAP_LAZY_DOCKER || (n == 64 && k[n] == '\0');
 }
 
+/* Undo a Prepare that failed after its layer (and, RECORDED, its record in memory and in
+ * the batch's files) was made; keeps the error. */
+static void
+undo_prepare (struct snap *s, struct snap_info *info, bool recorded)
+{
+  CLEANUP_FREE char *msg = strdup (err_get ());
+  int en = err_errno ();
+  char id[sizeof info->id];
+
+  snprintf (id, sizeof id, "%s", info->id);
+  if (!recorded)
+    snap_info_free (info);
+  else if (meta_remove (s->meta, info) == -1)
+    log_warn ("undo of the record of %s: %s", id, err_get ());
+  if (snap_engine_remove (s->eng, id) == -1)
+    log_warn ("undo of %s: %s", id, err_get ());
+  err_set (en, "%s", msg ? msg : "prepare failed");
+}
+
 static int
 prepare_locked (struct snap *s, enum snap_kind kind, const char *key, const char *parent,
                 const struct snap_label *labels, size_t n_labels, struct snap_mount *mnt)
 {
   struct snap_info *p = parent ? meta_find (s->meta, parent) : NULL, *info;
+  struct fsync_batch b = { .n = 0 };
   bool now;
 
   if (parent && !p) {
@@ -343,26 +363,25 @@ prepare_locked (struct snap *s, enum snap_kind kind, const char *key, const char
   if (!(info = new_info (key, parent, kind, labels, n_labels)))
     return -1;
   now = mount_now (s->lazy, kind, key, parent);
-  if (snap_engine_create (s->eng, info->id, p ? p->id : NULL) == -1)
+  /* The layer's files and the record go to disk together (one journal commit; written in
+   * that order, so a journal that commits a prefix never holds a record without its layer),
+   * then the layer is mounted if it is now. */
+  if (snap_engine_create (s->eng, info->id, p ? p->id : NULL, &b) == -1)
     goto err;
-  if (fill_mount (s, info, now, mnt) == -1)
-    goto err_layer;
-  if (meta_add (s->meta, info) == -1)
-    goto err_mount;
+  if (meta_add (s->meta, info, &b) == -1) {
+    fsync_batch_clear (&b);
+    undo_prepare (s, info, false);
+    return -1;
+  }
+  if (fsync_batch_run (&b) == -1 || fill_mount (s, info, now, mnt) == -1) {
+    undo_prepare (s, info, true);
+    return -1;
+  }
   log_info ("%s %s: layer %s over %s%s", kind == SNAP_VIEW ? "view" : "prepare", key, info->id,
             p ? p->id : "the base", now ? ", mounted" : "");
   return 0;
-err_mount:
-  free (mnt->source);
-  mnt->source = NULL;
-err_layer : {
-  CLEANUP_FREE char *msg = strdup (err_get ());
-  int en = err_errno ();
-  if (snap_engine_remove (s->eng, info->id) == -1)
-    log_warn ("undo of %s: %s", info->id, err_get ());
-  err_set (en, "%s", msg ? msg : "prepare failed");
-}
 err:
+  fsync_batch_clear (&b);
   snap_info_free (info);
   return -1;
 }
