@@ -35,7 +35,11 @@ struct kdev_opts {
 struct kdev *kdev_attach (struct nbds_server *srv, const char *name, enum kdev_mode mode,
                           const struct kdev_opts *opts);
 const char *kdev_path (const struct kdev *dev);
-int kdev_detach (struct kdev *dev); /* accepts NULL; frees DEV */
+int kdev_detach (struct kdev *dev); /* accepts NULL; frees DEV, also when it fails */
+/* Is DEV's block device mounted (by anyone: a bind of our mount by containerd's differ keeps
+ * it so)?  1 (*WHERE: the first mount point, caller frees), 0 no, -1 + err.  A detach would
+ * refuse it (EBUSY) before undoing anything. */
+int kdev_busy (const struct kdev *dev, char **where);
 /* Suspend / resume I/O (dm wrapper only; no-op returning 0 otherwise). */
 int kdev_suspend (struct kdev *dev);
 int kdev_resume (struct kdev *dev);

@@ -241,6 +241,13 @@ kdev_path (const struct kdev *dev)
 }
 
 int
+kdev_busy (const struct kdev *dev, char **where)
+{
+  *where = NULL;
+  return dev && dev->path && *dev->path ? kdev_mounted (dev->path, where) : 0;
+}
+
+int
 kdev_detach (struct kdev *dev)
 {
   int r = 0;

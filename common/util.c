@@ -245,7 +245,7 @@ fsync_batch_run (struct fsync_batch *b)
     /* a directory refuses it (ESPIPE/EINVAL): its entries are metadata, in the journal */
     sync_file_range (fds[i], 0, 0,
                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                       SYNC_FILE_RANGE_WAIT_AFTER);
+                         SYNC_FILE_RANGE_WAIT_AFTER);
   }
   for (size_t j = 0; r == 0 && j < i; j++)
     if (fsync (fds[j]) == -1) {

@@ -218,8 +218,8 @@ create_locked (struct layer_store *st, const char *id, const char *parent, uint6
 }
 
 int
-layer_create_in (struct layer_store *st, const char *id, const char *parent, uint64_t size,
-                 bool rw, struct fsync_batch *b)
+layer_create_in (struct layer_store *st, const char *id, const char *parent, uint64_t size, bool rw,
+                 struct fsync_batch *b)
 {
   pthread_mutex_lock (&st->lock);
   int r = create_locked (st, id, parent, size, rw, b);

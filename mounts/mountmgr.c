@@ -148,14 +148,23 @@ int
 mm_unmount_layer (struct mm_mounts *m, struct mm_entry *e)
 {
   int r = mm_umount_dirs (m, e->id);
+  CLEANUP_FREE char *where = NULL;
 
-  if (r == 0 && e->dev && kdev_detach (e->dev) == -1) {
-    err_prefix ("layer %s: detach", e->id);
+  if (r == 0 && e->dev && kdev_busy (e->dev, &where) == 1) {
+    /* Someone else still mounts it (containerd's differ removes a View while its own mount
+     * of our bind is still there): keep the device, so that the next unmount, Remove or
+     * Cleanup detaches it once that mount is gone. */
+    err_set (EBUSY, "layer %s: detach: %s is still mounted on %s", e->id, kdev_path (e->dev),
+             where);
     r = -1;
-  } else if (r == 0 && e->dev && !m->stopping)
-    wait_closed (m, e->id);
-  if (r == 0)
+  } else if (r == 0 && e->dev) {
+    r = kdev_detach (e->dev); /* frees it, also when it fails (its record is left to kdev_reap) */
     e->dev = NULL;
+    if (r == -1)
+      err_prefix ("layer %s: detach", e->id);
+    else if (!m->stopping)
+      wait_closed (m, e->id);
+  }
   e->mounted = false;
   log_debug ("gd", "layer %s unmounted%s", e->id, r ? " (with errors)" : "");
   return r;

@@ -101,7 +101,8 @@ test_files (void)
   fsync_batch_clear (&b);
   CHECK (b.n == 0);
   CHECK (fsync_batch_add (&b, "/nonexistent/y") == 0);
-  CHECK (fsync_batch_run (&b) == -1 && err_errno () == ENOENT && strstr (err_get (), "/nonexistent/y"));
+  CHECK (fsync_batch_run (&b) == -1 && err_errno () == ENOENT &&
+         strstr (err_get (), "/nonexistent/y"));
   CHECK (b.n == 0);
   CHECK (write_file_new ("/nonexistent/z.json", "{}", 2, &b) == -1 && b.n == 0);
 
