@@ -5,7 +5,10 @@
  * closed one keeps its sealed top and gets a fresh top diff the next time it is opened writable.
  * Sealing writes nothing: a diff is sealed when another diff names it as parent (derived at
  * open), so a diff whose children are all removed becomes writable again after a restart.
- * The layer json is the commit point: it is written last, atomically. */
+ * The layer json is the commit point: a new layer's is written after its diff's files and
+ * synced together with them (one journal commit; an empty json after a crash is a create
+ * that never committed), a changed one is replaced atomically once the diff it names is
+ * durable. */
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -102,7 +105,7 @@ layer_depth (const struct layer *l)
 
 /* Seal D: immutable from now on.  Nothing is written: on disk a diff is sealed exactly when
  * another diff names it as parent (store_open derives it), and the child's files are made
- * durable before any layer names the child.  M, if given, counts D's blocks for `inspect`. */
+ * durable no later than the layer json that names the child.  M, if given, counts D's blocks for `inspect`. */
 void
 seal_diff (struct diff *d, const struct bmap *m)
 {
