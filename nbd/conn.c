@@ -1,15 +1,13 @@
 /* conn.c: one client connection.  Its thread does the handshake, then becomes the reader:
  * it reads requests (with their payloads) and queues them for a pool of worker threads,
  * never more than max_requests in flight.  Workers run requests in any order and reply
- * under the send lock.  Fast paths skip the hand-off (a thread wake-up costs more than the
- * work): reads the page cache answers without blocking, and, while every worker sleeps,
- * small plain writes and reads with nothing else pending are done by the reader itself
- * (quick_and_alone).  On DISC, EOF, a protocol violation or a failed send, the reader
+ * under the send lock.  Two fast paths skip the hand-off (a thread wake-up costs more than
+ * the work): reads the page cache answers without blocking, and plain writes while every
+ * worker sleeps are done by the reader itself.  On DISC, EOF, a protocol violation or a failed send, the reader
  * stops, the queue is drained (every accepted request still gets its reply), the workers
  * are joined, and only then is the socket closed and the export released. */
 #include <malloc.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "nbd/internal.h"
@@ -213,36 +211,20 @@ release_held (struct conn *c, uint32_t bytes)
   pthread_mutex_unlock (&c->q_lock);
 }
 
-/* Nothing more from the client yet: no request in the read buffer or the socket. */
-static bool
-nothing_pending (struct conn *c)
-{
-  int n = 0;
-
-  return c->rpos == c->rlen && ioctl (c->fd, FIONREAD, &n) == 0 && n == 0;
-}
-
-/* Requests the reader runs itself, because waking a worker (a wake-up on another CPU, then
- * one back to the reader) costs more than the work: a small plain WRITE (no FUA: nothing
- * waits for the disk) while every worker sleeps; a READ the page cache missed while every
- * worker sleeps and the client has sent nothing else, as a client waiting for each reply
- * does (one request in flight: a filesystem's small dependent reads, a FUSE helper's one
- * thread).  A read's disk wait then delays only requests that arrive during it; anything
- * else goes to the pool. */
+/* A small plain WRITE (no FUA: nothing waits for the disk) while every worker sleeps: running it
+ * here costs less than waking a worker for it.  Anything that may wait for the disk, and
+ * any request while workers are busy, still goes to the pool. */
 static bool
 quick_and_alone (struct conn *c, const struct request *r)
 {
   bool alone;
 
-  if (r->type == NBDS_CMD_READ) {
-    if (r->count > 65536)
-      return false;
-  } else if (r->type != NBDS_CMD_WRITE || (r->flags & NBDS_CMD_FLAG_FUA) || r->count > 65536)
+  if (r->type != NBDS_CMD_WRITE || (r->flags & NBDS_CMD_FLAG_FUA) || r->count > 65536)
     return false; /* big writes: better overlapped with reading the next payload */
   pthread_mutex_lock (&c->q_lock);
   alone = c->idle == c->nworkers && c->waking == 0;
   pthread_mutex_unlock (&c->q_lock);
-  return alone && (r->type != NBDS_CMD_READ || nothing_pending (c));
+  return alone;
 }
 
 /* The reader loop of the transmission phase. */
