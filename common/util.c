@@ -258,33 +258,12 @@ fsync_batch_run (struct fsync_batch *b)
   return r;
 }
 
-int
-write_file_new (const char *path, const void *data, size_t len, struct fsync_batch *b)
+/* DATA into PATH.tmp (fsynced when SYNC), then renamed onto PATH. */
+static int
+write_renamed (const char *path, const void *data, size_t len, bool sync)
 {
   CLEANUP_FREE char *tmp = xasprintf ("%s.tmp", path);
   CLEANUP_CLOSE int fd = -1;
-
-  if (!tmp)
-    return -1;
-  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd == -1 || write_full (fd, data, len) == -1) {
-    err_set (errno, "write %s", tmp);
-    unlink (tmp);
-    return -1;
-  }
-  if (rename (tmp, path) == -1) {
-    err_set (errno, "rename %s", tmp);
-    unlink (tmp);
-    return -1;
-  }
-  return fsync_batch_add (b, path) == -1 || fsync_batch_add_dir_of (b, path) == -1 ? -1 : 0;
-}
-
-int
-write_file_atomic (const char *path, const void *data, size_t len)
-{
-  CLEANUP_FREE char *tmp = xasprintf ("%s.tmp", path);
-  int fd;
 
   if (!tmp)
     return -1;
@@ -293,18 +272,32 @@ write_file_atomic (const char *path, const void *data, size_t len)
     err_set (errno, "create %s", tmp);
     return -1;
   }
-  if (write_full (fd, data, len) == -1 || fsync (fd) == -1) {
+  if (write_full (fd, data, len) == -1 || (sync && fsync (fd) == -1)) {
     err_set (errno, "write %s", tmp);
-    close (fd);
     unlink (tmp);
     return -1;
   }
-  close (fd);
   if (rename (tmp, path) == -1) {
     err_set (errno, "rename %s", tmp);
     unlink (tmp);
     return -1;
   }
+  return 0;
+}
+
+int
+write_file_new (const char *path, const void *data, size_t len, struct fsync_batch *b)
+{
+  if (write_renamed (path, data, len, false) == -1)
+    return -1;
+  return fsync_batch_add (b, path) == -1 || fsync_batch_add_dir_of (b, path) == -1 ? -1 : 0;
+}
+
+int
+write_file_atomic (const char *path, const void *data, size_t len)
+{
+  if (write_renamed (path, data, len, true) == -1)
+    return -1;
   return fsync_dir_of (path);
 }
 
