@@ -243,10 +243,12 @@ handle (struct call *c)
   else {
     c->code = status_of (err_errno ());
     c->msg = status_message ();
-    /* NotFound and AlreadyExists are containerd's ordinary flow (its unpacker, its GC);
-     * anything else is worth a line, as some clients drop the error (dockerd's View for
-     * `docker diff`) */
-    if (c->code != GRPC_STATUS_NOT_FOUND && c->code != GRPC_STATUS_ALREADY_EXISTS)
+    /* NotFound and AlreadyExists are containerd's ordinary flow (its unpacker, its GC): a
+     * line with -v; anything else always, as some clients drop the error (dockerd's View
+     * for `docker diff`) */
+    if (c->code == GRPC_STATUS_NOT_FOUND || c->code == GRPC_STATUS_ALREADY_EXISTS)
+      log_info ("%s failed: %s", c->method->path, c->msg ? c->msg : "?");
+    else
       log_warn ("%s failed: %s", c->method->path, c->msg ? c->msg : "?");
   }
   log_debug ("snap", "%s: %s, %.1f ms", c->method->path, c->msg ? c->msg : "ok",
