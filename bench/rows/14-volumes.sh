@@ -3,8 +3,8 @@
 # buse`, fuse mode here) against a `local` volume (a host directory) and a loop-mounted ext4
 # image file (bind-mounted into the container), all on the bench fs (journaled ext4).
 # Sequential: `dd bs=1M conv=fsync` of MIB MiB (write + fsync), then a cold read of it (buse:
-# the volume is detached between containers; loop: unmounted and mounted again; local: its
-# file dropped from the page cache).  Random: fio (the host's binary and libraries copied into
+# the volume is detached between containers; loop: unmounted and mounted again; then, for all
+# three, the files under the bench's folder dropped from the host's page cache).  Random: fio (the host's binary and libraries copied into
 # the image) 4 KiB randread and randwrite, O_DIRECT, iodepth 16, inside the container.
 # Clones (buse only): `-o from=` of a 1 GiB and a 10 GiB volume holding CLONE_MIB MiB, timed
 # at the plugin socket (VolumeDriver.Create by bench/plugcall.py: without the docker CLI or a
@@ -68,10 +68,10 @@ half() {
       fail "dd write"
     sample "$drv.seqw" "$(mbps "$MIB" "$t")"
     docker rm -f "$c" >/dev/null
-    case $drv in
-      loop) umount "$mnt" && mount -o loop "$img" "$mnt" ;;
-      local) drop_cache ;;
-    esac
+    # cold for all three: the loop image's file, like buse's diffs and local's file, is
+    # dropped from the host's page cache (a remount alone leaves it there)
+    [ "$drv" != loop ] || { umount "$mnt" && mount -o loop "$img" "$mnt"; } || fail "loop remount"
+    drop_cache
     c=$(docker run -d --network none "${vol[@]}" fioimg sleep 600)
     t=$(in_container_time "$c" dd if=/data/seq of=/dev/null bs=1M) || fail "dd read"
     sample "$drv.seqr" "$(mbps "$MIB" "$t")"
