@@ -99,20 +99,25 @@ tick (struct mm_lowspace *g)
   pthread_mutex_unlock (&g->m->lock);
 }
 
-/* Keep <home>/lowspace-reserve at its size while the host has room for it. */
+/* Keep <home>/lowspace-reserve at its size while the host has room for it.  Each round
+ * only stats it: the file is opened when it is short (or missing). */
 static void
 refill (struct mm_lowspace *g)
 {
   CLEANUP_FREE char *path = xasprintf ("%s/" LS_RESERVE, g->home);
-  CLEANUP_CLOSE int fd = path ? open (path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600) : -1;
   struct stat sb;
   uint64_t have;
 
-  if (fd == -1 || fstat (fd, &sb) == -1)
+  if (!path)
     return;
+  if (stat (path, &sb) == -1)
+    sb.st_blocks = 0;
   have = (uint64_t)sb.st_blocks * 512;
   if (have >= g->reserve || ls_avail (g->home, NULL) < g->reserve - have + g->min_free / 2)
     return;
+  CLEANUP_CLOSE int fd = open (path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd == -1)
+    return; /* as a full disk: tried again next round, without a line each time */
   if (fallocate (fd, 0, 0, (off_t)g->reserve) == -1)
     log_warn ("emergency reserve %s: %s", path, strerror (errno));
   else if (have)
