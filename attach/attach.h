@@ -29,6 +29,8 @@ struct kdev_opts {
   const char *losetup; /* fuse mode, BUSE_LOSETUP: a losetup-like command to make the loop
                         * device instead of our own ioctls; NULL or "": ours.  Must outlive
                         * every device attached with these options. */
+  bool fuse_helper;    /* fuse mode, BUSE_FUSE_HELPER=nbdfuse: nbdfuse serves the file (over
+                        * NBD) instead of our own FUSE server (fusesrv.c) */
 };
 /* Attach export NAME served by SRV (connections are made with socketpairs and
  * nbds_serve_fd).  Returns the device ("/dev/loop3", "/dev/nbd0", "/dev/mapper/buse-x"). */

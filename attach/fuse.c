@@ -179,6 +179,11 @@ fuse_attach (struct kdev *dev, struct nbds_server *srv)
     err_set (errno, "mkdir %s", dev->fuse_mnt);
     return -1;
   }
+  if (!dev->opts.fuse_helper) {
+    if ((dev->fsrv = fusesrv_start (srv, dev->name, dev->fuse_mnt, dev->opts.read_only)) == NULL)
+      return -1;
+    return kdev_loop_make (dev);
+  }
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
     err_set (errno, "socketpair");
     return -1;
@@ -250,8 +255,11 @@ fuse_detach (struct kdev *dev)
     r = -1;
   if (r == 0)
     kdev_rec_remove (dev, "loop");
+  fusesrv_unmounting (dev->fsrv);
   if (dev->fuse_mnt && mnt_umount (dev->fuse_mnt) == -1)
     r = -1;
+  fusesrv_stop (dev->fsrv);
+  dev->fsrv = NULL;
   if (dev->fuse_pid > 0) {
     stop_nbdfuse (dev->fuse_pid, true);
     dev->fuse_pid = 0;
@@ -265,7 +273,7 @@ fuse_check (struct kdev *dev)
 {
   CLEANUP_FREE char *p = NULL;
 
-  if (nbdfuse_exited (dev))
+  if (fusesrv_check (dev->fsrv) == -1 || nbdfuse_exited (dev))
     return -1;
   p = xasprintf ("/sys/block/%s/loop/backing_file", dev->loop ? dev->loop + 5 : "none");
   if (p && access (p, F_OK) != 0) {

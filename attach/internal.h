@@ -21,8 +21,9 @@ struct kdev {
   char *state_dir;
 
   /* fuse mode */
-  pid_t fuse_pid; /* nbdfuse, our child; 0 when not running */
-  char *fuse_mnt; /* <rec>/fuse */
+  struct fusesrv *fsrv; /* our FUSE server of the file; NULL with nbdfuse */
+  pid_t fuse_pid;       /* nbdfuse, our child; 0 when not running */
+  char *fuse_mnt;       /* <rec>/fuse */
   char *fuse_file;
   char *loop; /* /dev/loopN */
 
@@ -77,6 +78,17 @@ struct kdev_mode_ops {
 };
 extern const struct kdev_mode_ops kdev_fuse_ops;   /* fuse.c: nbdfuse + loop */
 extern const struct kdev_mode_ops kdev_kernel_ops; /* kernel.c: /dev/nbdN (+ dm) */
+
+/* fusesrv.c: the file <mnt>/disk of export NAME served by our own FUSE threads.  Its mount is
+ * of type fuse.FUSESRV_TYPE with source FUSESRV_SOURCE<pid of the daemon>. */
+#define FUSESRV_TYPE   "buse"
+#define FUSESRV_SOURCE "buse:"
+struct fusesrv;
+struct fusesrv *fusesrv_start (struct nbds_server *srv, const char *name, const char *mnt,
+                               bool read_only); /* NULL + err */
+void fusesrv_unmounting (struct fusesrv *fs);   /* before the unmount; accepts NULL */
+void fusesrv_stop (struct fusesrv *fs);         /* after the unmount; accepts NULL */
+int fusesrv_check (const struct fusesrv *fs);   /* 0 while it serves, -1 + err */
 
 /* loop.c */
 int kdev_loop_make (struct kdev *dev);               /* a loop device over dev->fuse_file */

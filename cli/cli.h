@@ -39,6 +39,7 @@ struct cli_env {
   bool nbd_ioctl;                /* BUSE_NBD_IOCTL=1 */
   bool kdev_no_reconfigure;      /* BUSE_KDEV_NO_RECONFIGURE=1 */
   const char *losetup;           /* BUSE_LOSETUP=COMMAND (NULL: unset or empty) */
+  bool fuse_helper;              /* BUSE_FUSE_HELPER=nbdfuse */
   enum ar_changes_mode changes;  /* BUSE_CHANGES=naive|verify */
   bool no_commit_clone;          /* BUSE_COMMIT_CLONE=off */
 };

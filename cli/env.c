@@ -47,6 +47,7 @@ cli_env_read (struct cli_env *e)
   e->nbd_ioctl = is ("BUSE_NBD_IOCTL", "1");
   e->kdev_no_reconfigure = (getenv ("BUSE_KDEV_NO_RECONFIGURE") ?: "")[0] == '1';
   e->losetup = losetup && *losetup ? losetup : NULL;
+  e->fuse_helper = is ("BUSE_FUSE_HELPER", "nbdfuse");
   e->changes = is ("BUSE_CHANGES", "naive")    ? AR_CHANGES_NAIVE
                : is ("BUSE_CHANGES", "verify") ? AR_CHANGES_VERIFY
                                                : AR_CHANGES_GUIDED;
@@ -73,6 +74,7 @@ cli_env_kdev (struct kdev_opts *o)
   o->force_ioctl = e->nbd_ioctl;
   o->no_reconfigure = e->kdev_no_reconfigure;
   o->losetup = e->losetup;
+  o->fuse_helper = e->fuse_helper;
 }
 
 void

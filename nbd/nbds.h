@@ -96,6 +96,15 @@ int nbds_serve_fd (struct nbds_server *srv, int fd, const char *default_export);
 void nbds_wait (struct nbds_server *srv);
 void nbds_stop (struct nbds_server *srv); /* async-signal-safe */
 
+/* In-process use of an export, as a connection would have it (attach/'s FUSE server): NAME's
+ * backend and handle, held open until nbds_export_close, which must come before nbds_free.
+ * NULL + err when there is no such export. */
+struct nbds_export;
+struct nbds_export *nbds_export_open (struct nbds_server *srv, const char *name,
+                                      const struct nbds_backend **backend, void **handle,
+                                      bool *read_only);
+void nbds_export_close (struct nbds_server *srv, struct nbds_export *e); /* accepts NULL */
+
 /* Client side of the handshake (for handing a socket to the kernel): fixed newstyle,
  * OPT_GO on NAME; returns the export size and transmission flags. */
 int nbds_client_handshake (int fd, const char *name, uint64_t *size, uint16_t *flags);

@@ -257,6 +257,39 @@ nbds_export_put (struct nbds_server *srv, struct export *exp)
     export_release (exp);
 }
 
+struct nbds_export {
+  struct export *exp;
+};
+
+struct nbds_export *
+nbds_export_open (struct nbds_server *srv, const char *name, const struct nbds_backend **backend,
+                  void **handle, bool *read_only)
+{
+  struct nbds_export *e = calloc (1, sizeof *e);
+
+  if (e == NULL) {
+    err_set (errno, "calloc");
+    return NULL;
+  }
+  if ((e->exp = nbds_export_get (srv, name)) == NULL) {
+    free (e);
+    return NULL;
+  }
+  *backend = e->exp->be;
+  *handle = e->exp->h;
+  *read_only = e->exp->read_only;
+  return e;
+}
+
+void
+nbds_export_close (struct nbds_server *srv, struct nbds_export *e)
+{
+  if (e == NULL)
+    return;
+  nbds_export_put (srv, e->exp);
+  free (e);
+}
+
 /* OPT_LIST: the exports added by name, then whatever the resolver lists. */
 int
 nbds_export_list (struct nbds_server *srv, int (*fn) (void *cbdata, const char *name), void *cbdata)

@@ -62,3 +62,12 @@ stop_pid() {
   for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; return 0
 }
+
+# fuse_abort DIR: abort the FUSE connection of the FUSE mount on DIR (buse's own FUSE server,
+# or nbdfuse's): every request on it fails from then on, as when its server dies.
+fuse_abort() {
+  local mm
+  mm=$(mountpoint -d "$1") || fail "fuse_abort: $1 is not a mount point"
+  [ -d /sys/fs/fuse/connections/"${mm#*:}" ] || mount -t fusectl none /sys/fs/fuse/connections 2>/dev/null || true
+  echo 1 >/sys/fs/fuse/connections/"${mm#*:}"/abort || fail "fuse_abort: no fusectl entry for $1 ($mm)"
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A Get of a layer whose device died under its mount (here: its nbdfuse killed) mounts it
+# A Get of a layer whose device died under its mount (here: its FUSE connection aborted) mounts it
 # again, with its data, at the same Dir; the held references carry over and the last Put
 # leaves nothing behind.
 source "$(dirname "$0")/lib.sh"
@@ -12,10 +12,9 @@ d=$(get l1)
 echo data >"$d/file"
 put l1
 d=$(get l1)
-pid=$(pgrep -f "nbdfuse.*$T/state/kdev/l1\." | head -1)
-[ -n "$pid" ] || fail "no nbdfuse found for l1"
-kill "$pid" # an nbdfuse our daemon started for this test's layer
-for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+fmnt=$(echo "$T"/state/kdev/l1.*/fuse)
+mountpoint -q "$fmnt" || fail "no FUSE mount found for l1"
+fuse_abort "$fmnt" # the FUSE connection our daemon serves l1's device through
 cat "$d/file" >/dev/null 2>&1 && ok "(page cache still answers)" || ok "the old mount fails now"
 d2=$(get l1)
 assert_eq "$d2" "$d" "same Dir after the re-mount"

@@ -7,6 +7,7 @@ requires_root
 requires_fuse
 requires mkfs.ext4
 scratch
+export BUSE_FUSE_HELPER=nbdfuse # the helper path (the default is our own FUSE server)
 make_image "$T/img" 64M
 mkdir "$T/bin"
 ln -s "$(command -v losetup)" "$T/bin/losetup"

@@ -67,6 +67,7 @@ assert_unmounted() {
   ! grep -q " $dir/" /proc/mounts || fail "$2: mounted: $(grep " $dir/" /proc/mounts)"
   [ ! -e "$dir" ] || fail "$2: $dir exists"
   ! losetup -l -n -O BACK-FILE | grep -q "$id" || fail "$2: a loop device: $(losetup -l | grep "$id")"
+  ! findmnt -rn -o TARGET | grep -q "/kdev/$id\." || fail "$2: a FUSE mount serves it"
   ! pgrep -f "nbdfuse.*$id" >/dev/null || fail "$2: an nbdfuse runs for it"
   ok "$2: not mounted, no device"
 }
