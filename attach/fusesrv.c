@@ -71,8 +71,8 @@ struct fusesrv {
   uint64_t size;
   pthread_t threads[FUSE_THREADS];
   unsigned nthreads;
-  bool failed;      /* a thread met an error it cannot serve past (__atomic) */
-  bool unmounting;  /* fusesrv_unmounting was called: ENODEV is expected (__atomic) */
+  bool failed;     /* a thread met an error it cannot serve past (__atomic) */
+  bool unmounting; /* fusesrv_unmounting was called: ENODEV is expected (__atomic) */
 };
 
 /* ---- replies ------------------------------------------------------------------------ */
@@ -82,7 +82,8 @@ static int
 reply (struct fusesrv *fs, uint64_t unique, int error, const void *body, size_t len)
 {
   struct fuse_out_header oh = { .len = (uint32_t)(sizeof oh + (error ? 0 : len)),
-                                .error = error, .unique = unique };
+                                .error = error,
+                                .unique = unique };
   struct iovec iov[2] = { { &oh, sizeof oh }, { (void *)body, error ? 0 : len } };
   ssize_t r = writev (fs->fd, iov, error || len == 0 ? 1 : 2);
 
@@ -132,7 +133,8 @@ reply_readdir (struct fusesrv *fs, const struct fuse_in_header *ih, const struct
     const char *name;
     uint64_t ino;
     uint32_t type;
-  } ents[] = { { ".", FUSE_ROOT_ID, DT_DIR }, { "..", FUSE_ROOT_ID, DT_DIR },
+  } ents[] = { { ".", FUSE_ROOT_ID, DT_DIR },
+               { "..", FUSE_ROOT_ID, DT_DIR },
                { "disk", NODE_DISK, DT_REG } };
   char buf[256];
   size_t len = 0;
@@ -167,15 +169,15 @@ static int
 do_init (struct fusesrv *fs, const struct fuse_in_header *ih, const struct fuse_init_in *in)
 {
   struct fuse_init_out out;
-  uint32_t want = FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_ASYNC_DIO | FUSE_MAX_PAGES |
-                  FUSE_PARALLEL_DIROPS;
+  uint32_t want =
+      FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_ASYNC_DIO | FUSE_MAX_PAGES | FUSE_PARALLEL_DIROPS;
 
   memset (&out, 0, sizeof out);
   out.major = FUSE_KERNEL_VERSION;
   out.minor = FUSE_KERNEL_MINOR_VERSION;
   if (in->major < 7 || (in->major == 7 && in->minor < 28)) { /* max_pages came in 7.28 */
-    log_warn ("layer %s: kernel FUSE protocol %u.%u is too old (7.28 needed)", fs->name,
-              in->major, in->minor);
+    log_warn ("layer %s: kernel FUSE protocol %u.%u is too old (7.28 needed)", fs->name, in->major,
+              in->minor);
     return reply (fs, ih->unique, -EPROTO, NULL, 0);
   }
   if (in->major > 7) /* the kernel offers its own; we answer 7.x and it asks again */
@@ -345,41 +347,30 @@ dispatch (struct fusesrv *fs, char *buf, size_t len)
     return do_lookup (fs, ih, arg);
   case FUSE_FORGET:
   case FUSE_BATCH_FORGET:
-  case FUSE_INTERRUPT: /* every request is answered soon anyway */
-    return 0;
+  case FUSE_INTERRUPT: /* every request is answered soon anyway */ return 0;
   case FUSE_GETATTR:
   case FUSE_SETATTR: /* nothing to set: the size is the export's, times are not kept */
     return reply_attr (fs, ih);
   case FUSE_OPEN:
-  case FUSE_OPENDIR:
-    NEED (struct fuse_open_in);
-    return do_open (fs, ih, (const void *)arg);
-  case FUSE_READ:
-    NEED (struct fuse_read_in);
-    return do_read (fs, ih, (const void *)arg, buf);
-  case FUSE_READDIR:
-    NEED (struct fuse_read_in);
-    return reply_readdir (fs, ih, (const void *)arg);
+  case FUSE_OPENDIR: NEED (struct fuse_open_in); return do_open (fs, ih, (const void *)arg);
+  case FUSE_READ: NEED (struct fuse_read_in); return do_read (fs, ih, (const void *)arg, buf);
+  case FUSE_READDIR: NEED (struct fuse_read_in); return reply_readdir (fs, ih, (const void *)arg);
   case FUSE_WRITE:
     NEED (struct fuse_write_in);
     return do_write (fs, ih, (const void *)arg, arg + sizeof (struct fuse_write_in),
                      alen - sizeof (struct fuse_write_in));
   case FUSE_FSYNC:
-  case FUSE_FLUSH:
-    return do_flush (fs, ih);
+  case FUSE_FLUSH: return do_flush (fs, ih);
   case FUSE_FALLOCATE:
     NEED (struct fuse_fallocate_in);
     return do_fallocate (fs, ih, (const void *)arg);
-  case FUSE_STATFS:
-    return do_statfs (fs, ih);
+  case FUSE_STATFS: return do_statfs (fs, ih);
   case FUSE_RELEASE:
   case FUSE_RELEASEDIR:
   case FUSE_ACCESS:
   case FUSE_FSYNCDIR:
-  case FUSE_DESTROY:
-    return reply (fs, ih->unique, 0, NULL, 0);
-  default:
-    return reply (fs, ih->unique, -ENOSYS, NULL, 0);
+  case FUSE_DESTROY: return reply (fs, ih->unique, 0, NULL, 0);
+  default: return reply (fs, ih->unique, -ENOSYS, NULL, 0);
   }
 #undef NEED
 }
@@ -413,7 +404,7 @@ serve (void *arg)
     }
     ssize_t len = read (fs->fd, buf, FUSE_BUF);
     if (len == -1 && (errno == EAGAIN || errno == EINTR || errno == ENOENT))
-      continue; /* another thread took it, or it was interrupted */
+      continue;      /* another thread took it, or it was interrupted */
     if (len == -1) { /* ENODEV: unmounted, or the connection was aborted */
       if (errno != ENODEV || !__atomic_load_n (&fs->unmounting, __ATOMIC_RELAXED)) {
         log_warn ("layer %s: reading /dev/fuse: %s", fs->name,
@@ -522,8 +513,8 @@ fusesrv_start (struct nbds_server *srv, const char *name, const char *mnt, bool 
       break; /* fewer threads still serve */
     }
   }
-  log_debug ("kdev", "layer %s: served by fuse on %s (%" PRIu64 " bytes%s)", name, mnt,
-             fs->size, fs->ro ? ", read-only" : "");
+  log_debug ("kdev", "layer %s: served by fuse on %s (%" PRIu64 " bytes%s)", name, mnt, fs->size,
+             fs->ro ? ", read-only" : "");
   return fs;
 err:
   fusesrv_stop (fs);
