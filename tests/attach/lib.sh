@@ -48,3 +48,23 @@ make_image() {
   truncate -s "$size" "$img"
   mkfs.ext4 -q -F -E nodiscard,lazy_itable_init=0,lazy_journal_init=0 "$img"
 }
+
+# attach_lost NAME WHAT: after the device under the mount of `attach_bg a ... --mount $T/mnt
+# NAME` was lost, buse attach exits within 10 s with status 1 and an error naming layer NAME
+# and matching WHAT, unmounted, leaving nothing behind.
+attach_lost() {
+  local i rc=0
+  for ((i = 0; i < 100; i++)); do kill -0 "$ATTACH_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$ATTACH_PID" 2>/dev/null && fail "buse attach still running 10 s after the loss"
+  wait "$ATTACH_PID" || rc=$?
+  cat "$T/a.err"
+  [ "$rc" -eq 1 ] || fail "exit status $rc, want 1"
+  grep -q "layer $1" "$T/a.err" || fail "error does not name the layer"
+  grep -q "$2" "$T/a.err" || fail "error does not say what happened ($2)"
+  ok "error: $(grep -m1 "layer $1" "$T/a.err")"
+  mountpoint -q "$T/mnt" && fail "layer still mounted"
+  # (the loop device name may already serve someone else: look for our backing file)
+  for ((i = 0; i < 50; i++)); do leftovers "$T" >/dev/null && break; sleep 0.1; done
+  leftovers "$T" || fail "leftovers"
+  ok "nothing left behind"
+}
