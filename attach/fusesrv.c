@@ -415,8 +415,7 @@ serve (void *arg)
     }
     if ((size_t)len < sizeof (struct fuse_in_header))
       continue;
-    if ((size_t)len > FUSE_KEEP)
-      trimmed = false;
+    trimmed = false; /* a small READ request may have filled the buffer with its reply */
     if (dispatch (fs, buf, (size_t)len) == -1) {
       __atomic_store_n (&fs->failed, true, __ATOMIC_RELAXED);
       break;
